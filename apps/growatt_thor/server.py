@@ -1,0 +1,176 @@
+"""The central system: chargers, their links, and a websockets server in front.
+
+No AppDaemon imports. :class:`CentralSystem` keeps one :class:`ChargerState` per
+charger id for as long as it lives (so a charger that reconnects keeps its
+entities and state) and runs one :class:`ChargerLink` per open connection.
+:meth:`CentralSystem.attach` takes any connection object, so the socket can come
+from our own websockets server (:meth:`serve`) or from elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import logging
+import re
+from http import HTTPStatus
+from typing import Any, Callable
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.http11 import Request, Response
+
+from .link import ChargerLink, Connection, LinkHooks, LinkSettings
+from .thor.state import ChargerState
+
+SUBPROTOCOL = "ocpp1.6"
+
+# /ocpp/ws/<id>, /ocpp/<id>, /<id>  (the THOR appends its serial to G_ServerURL)
+_PATH = re.compile(r"^/(?:ocpp/(?:ws/)?)?(?P<id>[A-Za-z0-9_.:\-]{1,64})/?$")
+
+
+def charger_id_from_path(path: str) -> str | None:
+    """The charger id in a connection path, or None if the path is not one of ours."""
+    m = _PATH.match(path.split("?", 1)[0])
+    return m.group("id") if m else None
+
+
+def basic_auth_password(header: str | None) -> tuple[str, str] | None:
+    """``(user, password)`` from an HTTP Basic ``Authorization`` header, or None."""
+    if not header or not header.lower().startswith("basic "):
+        return None
+    try:
+        user, _, password = base64.b64decode(header[6:].strip()).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return user, password
+
+
+class CentralSystem:
+    """All chargers of one pack instance."""
+
+    def __init__(
+        self,
+        hooks: LinkHooks,
+        settings: LinkSettings,
+        logger: logging.Logger,
+        *,
+        passwords: dict[str, str] | None = None,
+        accept: Callable[[str], bool] = lambda charger_id: True,
+    ) -> None:
+        self.hooks = hooks
+        self.settings = settings
+        self.logger = logger
+        self.passwords = passwords or {}
+        self.accept = accept
+        self.states: dict[str, ChargerState] = {}
+        self.links: dict[str, ChargerLink] = {}
+        self._server: Server | None = None
+
+    # --- chargers ---------------------------------------------------------------------
+
+    def state(self, charger_id: str) -> ChargerState:
+        if charger_id not in self.states:
+            self.states[charger_id] = ChargerState(charger_id)
+        return self.states[charger_id]
+
+    def link(self, charger_id: str) -> ChargerLink | None:
+        return self.links.get(charger_id)
+
+    async def attach(self, charger_id: str, connection: Connection) -> None:
+        """Run a charger's link over ``connection`` until it closes.
+
+        A second connection for the same id replaces the first (the THOR may
+        reconnect before we noticed that the old socket died).
+        """
+        old = self.links.get(charger_id)
+        if old is not None:
+            self.logger.info("%s: new connection replaces the old one", charger_id)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(old._connection.close(), 5)
+        state = self.state(charger_id)
+        link = ChargerLink(charger_id, connection, state, self.hooks, self.settings,
+                           self.logger.getChild(charger_id))
+        self.links[charger_id] = link
+        self.logger.info("%s: connected", charger_id)
+        try:
+            await link.run()
+        except Exception as err:  # connection closed or broken: normal life of a charger
+            self.logger.info("%s: connection ended: %s", charger_id, err or type(err).__name__)
+        finally:
+            if self.links.get(charger_id) is link:
+                del self.links[charger_id]
+                changed = state.on_disconnect()
+                self.logger.info("%s: disconnected", charger_id)
+                with contextlib.suppress(Exception):
+                    await self.hooks.emit(charger_id, "disconnected", {})
+                    await self.hooks.emit(charger_id, "state", {"changed": sorted(changed)})
+
+    # --- our own websockets server ----------------------------------------------------
+
+    async def serve(self, host: str, port: int) -> Server:
+        """Listen for chargers on ``ws://host:port/ocpp/ws/<id>``."""
+        self._server = await serve(
+            self._handle,
+            host,
+            port,
+            subprotocols=[SUBPROTOCOL],
+            process_request=self._check_request,
+            ping_interval=None,  # the THOR pings us every 120 s; it need not answer ours
+            open_timeout=10,
+            close_timeout=5,
+            max_size=2**20,
+            logger=self.logger.getChild("websockets"),
+        )
+        self.logger.info("OCPP 1.6J central system listening on ws://%s:%s/ocpp/ws/<id>",
+                         host, port)
+        return self._server
+
+    @property
+    def port(self) -> int | None:
+        if self._server is None:
+            return None
+        for sock in self._server.sockets:
+            return sock.getsockname()[1]
+        return None
+
+    async def close(self) -> None:
+        """Stop listening and close every charger connection (code 1001: going away)."""
+        if self._server is not None:
+            self._server.close(close_connections=True)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 10)
+            self._server = None
+        for link in list(self.links.values()):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(link._connection.close(1001, "server going away"), 5)
+
+    def _check_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        charger_id = charger_id_from_path(request.path)
+        if charger_id is None:
+            self.logger.warning("Refused a connection to %s: not /ocpp/ws/<charger id>",
+                                request.path)
+            return connection.respond(HTTPStatus.NOT_FOUND, "Use /ocpp/ws/<charger id>\n")
+        if not self.accept(charger_id):
+            self.logger.warning("Refused charger %s: not in the configured chargers", charger_id)
+            return connection.respond(HTTPStatus.FORBIDDEN, "Unknown charger\n")
+        expected = self.passwords.get(charger_id)
+        if expected is not None:
+            creds = basic_auth_password(request.headers.get("Authorization"))
+            if creds is None or creds[1] != expected:
+                self.logger.warning("Refused charger %s: wrong or missing password", charger_id)
+                return connection.respond(HTTPStatus.UNAUTHORIZED, "Wrong credentials\n")
+        return None
+
+    async def _handle(self, connection: ServerConnection) -> None:
+        charger_id = charger_id_from_path(connection.request.path)
+        assert charger_id is not None  # _check_request refused the others
+        if connection.subprotocol != SUBPROTOCOL:
+            self.logger.info("%s: connected without subprotocol %s; carrying on", charger_id,
+                             SUBPROTOCOL)
+        await self.attach(charger_id, connection)
+
+
+def snapshot_all(system: CentralSystem) -> dict[str, dict[str, Any]]:
+    return {cid: st.snapshot() for cid, st in system.states.items()}

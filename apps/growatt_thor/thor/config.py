@@ -1,0 +1,110 @@
+"""The hub node's ``apps.yaml`` arguments, validated once into a config object.
+
+An error names every bad key and says what is expected; the app then does not
+start at all (never half-way).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+# Keys AppDaemon itself puts into ``self.args``.
+APPDAEMON_KEYS = frozenset({
+    "module", "class", "config_path", "dependencies", "disable", "priority", "pin_app",
+    "pin_thread", "log", "log_level", "global", "global_dependencies", "name", "plugin",
+    "use_dictionary_unpacking",
+})
+
+MIN_CURRENT = 6  # A, the lowest current an EV charger may offer (IEC 61851)
+MAX_CURRENT = 32  # A, the THOR's own maximum
+
+_SLUG = re.compile(r"^[a-z0-9_]+$")
+
+
+class ConfigError(ValueError):
+    """Bad arguments in apps.yaml. The message lists every problem, one per line."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ChargerConfig(_Strict):
+    prefix: str | None = Field(None, description="entity id prefix, e.g. growatt_thor_ev_charger")
+    name: str | None = Field(None, description="friendly name prefix")
+    password: str | None = Field(None, description="HTTP Basic password (G_Authentication)")
+    max_current: int = Field(16, ge=MIN_CURRENT, le=MAX_CURRENT,
+                             description="installation limit in A (fuse, cable)")
+    location: str = ""
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix_is_slug(cls, v: str | None) -> str | None:
+        if v is not None and not _SLUG.match(v):
+            raise ValueError("use lower-case letters, digits and _ only")
+        return v
+
+
+class HubConfig(_Strict):
+    host: str = "0.0.0.0"
+    port: int = Field(9000, ge=0, le=65535)
+    heartbeat_interval: int = Field(60, ge=10, le=86400)
+    call_timeout: float = Field(15.0, gt=0, le=120)
+    idle_timeout: float = Field(330.0, ge=30, le=3600)
+    namespace: str = Field("growatt_thor", description="the pack's own AppDaemon namespace")
+    ha_namespace: str = Field("default", description="where entities are published")
+    time_zone: str | None = Field(None, description="charger local time zone (IANA name); "
+                                                    "default AppDaemon's")
+    state_dir: str | None = None
+    accept_unknown_chargers: bool = True
+    id_tags: list[str] | None = None
+    log_frames: bool = False
+    chargers: dict[str, ChargerConfig] = Field(default_factory=dict)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, v: str | None) -> str | None:
+        if v is not None:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(v)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {v!r} (use e.g. Europe/Amsterdam)") from None
+        return v
+
+    @field_validator("chargers", mode="before")
+    @classmethod
+    def _none_is_empty(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {str(k): ({} if c is None else c) for k, c in v.items()}
+        return {} if v is None else v
+
+
+def format_validation_error(app: str, err: ValidationError) -> str:
+    lines = [f"{app}: bad arguments in apps.yaml:"]
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (misspelt?)"
+        value = e.get("input")
+        shown = "" if e["type"] in ("missing", "extra_forbidden") else f" (got {value!r})"
+        lines.append(f"  - {where}: {msg}{shown}")
+    return "\n".join(lines)
+
+
+def parse_args(model: type[BaseModel], app: str, args: dict[str, Any]) -> Any:
+    """Validate AppDaemon ``args`` (minus AppDaemon's own keys) into ``model``."""
+    mine = {k: v for k, v in args.items() if k not in APPDAEMON_KEYS}
+    try:
+        return model.model_validate(mine)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(app, err)) from None
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
