@@ -15,8 +15,10 @@ def free_port() -> int:
 
 
 def wait_for(cond: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05,
-             what: str = "condition") -> Any:
-    """Poll ``cond`` until it returns something truthy; fail after ``timeout`` seconds."""
+             what: str = "condition", fail_fast: bool = False) -> Any:
+    """Poll ``cond`` until it returns something truthy; fail after ``timeout`` seconds.
+
+    With ``fail_fast``, an AssertionError raised by ``cond`` ends the wait at once."""
     deadline = time.monotonic() + timeout
     last_exc: Exception | None = None
     while time.monotonic() < deadline:
@@ -24,6 +26,10 @@ def wait_for(cond: Callable[[], Any], timeout: float = 20.0, interval: float = 0
             value = cond()
             if value:
                 return value
+        except AssertionError:
+            if fail_fast:
+                raise
+            last_exc = None
         except Exception as exc:  # not ready yet
             last_exc = exc
         time.sleep(interval)

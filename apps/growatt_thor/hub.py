@@ -69,7 +69,7 @@ class GrowattThorHub(ADAPI):
         self.state_dir = Path(cfg.state_dir or Path(self.config_dir) / "growatt_thor")
         await self.run_in_executor(self.state_dir.mkdir, parents=True, exist_ok=True)
         self.txids = TransactionIds(self.state_dir / "transactions.json")
-        self.charger_tz = ZoneInfo(cfg.time_zone or self.get_timezone())
+        self.charger_tz = ZoneInfo(cfg.time_zone or str(self.get_timezone()))
 
         self.log_ = self.logger  # AppDaemon's logger for this app (its log file)
 

@@ -1,0 +1,41 @@
+"""The simulated THOR as an AppDaemon app, for the demo and for trying the pack.
+
+apps.yaml::
+
+    simulated_thor:
+      module: thor_simulator.app
+      class: SimulatedThor
+      url: ws://127.0.0.1:9000/ocpp/ws
+      meter_interval: 10
+      session_minutes: 10
+      pause_minutes: 2
+
+With a real THOR, delete this block. The simulator shares nothing with the pack
+but the wire: it connects over a real socket like the charger does.
+"""
+
+from __future__ import annotations
+
+from appdaemon.adapi import ADAPI
+
+from .sim import SimSettings, demo
+
+
+class SimulatedThor(ADAPI):
+    async def initialize(self) -> None:
+        a = self.args
+        settings = SimSettings(
+            url=str(a.get("url", "ws://127.0.0.1:9000/ocpp/ws")),
+            serial=str(a.get("serial", "XGJ00003214700CA")),
+            heartbeat_interval=float(a.get("heartbeat_interval", 60)),
+            meter_interval=float(a.get("meter_interval", 10)),
+            reconnect_delay=(2.0, 5.0),
+        )
+        self._task = await self.create_task(demo(
+            settings, float(a.get("session_minutes", 10)), float(a.get("pause_minutes", 2))))
+        self.log(f"Simulated THOR {settings.serial} connecting to {settings.url}")
+
+    async def terminate(self) -> None:
+        task = getattr(self, "_task", None)
+        if task is not None:
+            task.cancel()
