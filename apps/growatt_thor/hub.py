@@ -202,7 +202,8 @@ class GrowattThorHub(ADAPI):
             try:
                 await asyncio.wait_for(
                     self.set_state(eid, state=state, attributes=attrs,
-                                   namespace=self.cfg.ha_namespace, replace=True), 10)
+                                   namespace=self.cfg.ha_namespace, replace=True,
+                                   check_existence=False), 10)
             except Exception as err:
                 self.log_.warning("Could not publish %s: %s", eid, err or type(err).__name__)
                 return False
