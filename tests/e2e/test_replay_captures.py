@@ -116,7 +116,8 @@ def answer_for(frame: list[Any], replies: dict[str, list[Any]]) -> Any:
 
 
 def replay(lines: list[dict[str, Any]], port: int) -> dict[str, int]:
-    replies = thor_replies(lines)
+    # Answers to the pack's calls come from the long capture (the other has none).
+    replies = thor_replies(load("2025-12-18-cloud-session.jsonl"))
     default_hs = next(o["http"] for o in lines if "http" in o and o["direction"] == "cp->cs")
     by_conn: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for o in lines:
@@ -164,6 +165,8 @@ def replay(lines: list[dict[str, Any]], port: int) -> dict[str, int]:
             # The pack's start-up sequence (status trigger, configuration in two reads,
             # grid meter) runs on every connection: answer it as the THOR did.
             startup = {"TriggerMessage": 1, "GetConfiguration": 2, "DataTransfer": 1}
+            if not any(o.get("frame", [0, 0, ""])[2:3] == ["BootNotification"] for o in items):
+                startup = {}  # it starts 10 s after a connect without boot; not waited for
             seen = defaultdict(int)
             while any(seen[a] < n for a, n in startup.items()):
                 op, data = ws.recv()  # socket timeout bounds the wait
