@@ -1,0 +1,80 @@
+"""The pack with a real Home Assistant: entities in HA, zeros kept, HA restarts survived."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from tests.adharness import AppDaemon
+from tests.conftest import hub_app
+from tests.hass import HomeAssistant
+from tests.helpers import async_wait_for, free_port
+from thor_simulator import SimSettings, ThorSimulator
+
+pytestmark = pytest.mark.ha
+P = "growatt_thor_ev_charger"
+
+
+@pytest.fixture
+def home_assistant(tmp_path: Path):
+    ha = HomeAssistant(tmp_path).start()
+    ha.onboard()
+    yield ha
+    ha.stop()
+
+
+async def ha_state(ha: HomeAssistant, eid: str, expected: str, timeout: float = 30) -> dict:
+    async def check():
+        st = (await asyncio.to_thread(ha.states)).get(eid)
+        return st if st and st["state"] == expected else None
+    try:
+        return await async_wait_for(check, timeout=timeout, interval=0.3, what=f"{eid}={expected}")
+    except AssertionError:
+        now = (await asyncio.to_thread(ha.states)).get(eid)
+        raise AssertionError(f"{eid}: expected {expected!r}, HA has {now!r}") from None
+
+
+async def test_entities_in_home_assistant_and_ha_restart(tmp_path: Path, home_assistant):
+    ha = home_assistant
+    ocpp_port = free_port()
+    ad = AppDaemon(tmp_path / "ad", {"growatt_thor_hub": hub_app(ocpp_port)},
+                   plugins={"HASS": {"type": "hass", "ha_url": ha.url, "token": ha.token}})
+    await asyncio.to_thread(ad.start)
+    sim = ThorSimulator(SimSettings(url=f"ws://127.0.0.1:{ocpp_port}/ocpp/ws",
+                                    reconnect_delay=(0.2, 0.5), call_timeout=5))
+    try:
+        await sim.start()
+        await sim.wait_connected()
+        await ha_state(ha, f"binary_sensor.{P}_connected", "on")
+        await ha_state(ha, f"sensor.{P}_status", "Available")
+        # zero values survive the trip through AppDaemon's HA plugin
+        zero = await ha_state(ha, f"sensor.{P}_grid_current_l3", "0.00")
+        assert zero["attributes"]["unit_of_measurement"] == "A"
+        await sim.charge()
+        await sim.send_meter_values(360)
+        expected_wh = int(sum(sim.power_w()) * 360 / 3600)
+        power = await ha_state(ha, f"sensor.{P}_power", str(sum(sim.power_w())))
+        assert power["attributes"]["device_class"] == "power"
+        assert power["attributes"]["state_class"] == "measurement"
+        energy = await ha_state(ha, f"sensor.{P}_energy", f"{expected_wh / 1000:.3f}")
+        assert energy["attributes"]["state_class"] == "total_increasing"
+        await sim.finish()
+        await ha_state(ha, f"sensor.{P}_power", "0")
+        await ha_state(ha, f"sensor.{P}_status", "Available")
+
+        # Home Assistant restarts: it forgets our entities; the charger stays connected.
+        boots, connections = sim.boots, len(sim.replies)
+        await asyncio.to_thread(ha.stop)
+        await asyncio.to_thread(ha.start)
+        await ha_state(ha, f"sensor.{P}_status", "Available", timeout=90)
+        await ha_state(ha, f"sensor.{P}_power", "0")
+        await ha_state(ha, f"sensor.{P}_energy", f"{expected_wh / 1000:.3f}")
+        assert sim.connected.is_set() and sim.boots == boots, "charger was disconnected"
+        await sim.call("Heartbeat", {})  # the same OCPP connection still answers
+        assert len(sim.replies) > connections
+        assert ad.state("admin", "app.growatt_thor_hub").get("state") == "idle"
+    finally:
+        await sim.stop()
+        await asyncio.to_thread(ad.stop)
