@@ -1,0 +1,51 @@
+"""The charger dashboard renders live values in headless Chromium."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.adharness import REPO, AppDaemon
+from thor_simulator import SimSettings, ThorSimulator
+
+pytestmark = pytest.mark.browser
+ARTIFACTS = REPO / "test-artifacts"
+
+
+def chromium(*args: str, user_dir: Path) -> subprocess.CompletedProcess:
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert exe, "Chromium is not installed (scripts/test installs it on Debian)"
+    return subprocess.run(
+        [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={user_dir}", "--virtual-time-budget=8000", *args],
+        capture_output=True, text=True, timeout=90)
+
+
+async def test_dashboard_shows_live_values(appdaemon: AppDaemon, ocpp_port: int, tmp_path):
+    ad = appdaemon
+    sim = ThorSimulator(SimSettings(url=f"ws://127.0.0.1:{ocpp_port}/ocpp/ws",
+                                    reconnect_delay=(0.2, 0.5), call_timeout=5))
+    async with sim:
+        await sim.wait_connected()
+        await sim.charge()
+        await sim.send_meter_values(120)
+        power = str(sum(sim.power_w()))
+        await asyncio.to_thread(ad.wait_state, "default",
+                                "sensor.growatt_thor_ev_charger_power", power)
+        url = f"{ad.url}/GrowattThor"
+        dom = await asyncio.to_thread(chromium, "--dump-dom", url, user_dir=tmp_path / "c1")
+        text = re.sub(r"<[^>]+>", " ", dom.stdout)
+        assert "Growatt THOR" in dom.stdout, dom.stderr[-2000:]
+        for value in (power, "Charging", "15.0", "223"):
+            assert value in text, f"{value} not rendered on the dashboard"
+        ARTIFACTS.mkdir(exist_ok=True)
+        shot = ARTIFACTS / "dashboard.png"
+        await asyncio.to_thread(chromium, f"--screenshot={shot}", "--window-size=1000,700", url,
+                                user_dir=tmp_path / "c2")
+        assert shot.exists() and shot.stat().st_size > 10_000
