@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -22,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from tests.helpers import free_port, wait_for
+from tests.helpers import free_port, stop_process_group, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("growatt_thor", "thor_simulator")
@@ -120,13 +118,7 @@ class AppDaemon:
     def stop(self, timeout: float = 20) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+        stop_process_group(self.proc, timeout)
         self.stdout.close()
         self.proc = None
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -19,7 +19,7 @@ from typing import Any
 from websockets.sync.client import connect as ws_connect
 
 from tests.adharness import REPO, http_json
-from tests.helpers import free_port, wait_for
+from tests.helpers import free_port, stop_process_group, wait_for
 
 CONFIG = """
 homeassistant:
@@ -88,13 +88,7 @@ class HomeAssistant:
     def stop(self, timeout: float = 60) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
+        stop_process_group(self.proc, timeout)
         self.log.close()
         self.proc = None
 

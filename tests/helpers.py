@@ -48,3 +48,19 @@ async def async_wait_for(cond: Callable[[], Any], timeout: float = 20.0,
             return value
         await asyncio.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def stop_process_group(proc: Any, timeout: float) -> None:
+    """SIGTERM a process started with ``start_new_session``, SIGKILL it after ``timeout``."""
+    import os
+    import signal
+    import subprocess
+
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)

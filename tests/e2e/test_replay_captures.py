@@ -22,7 +22,6 @@ from jsonschema import Draft4Validator
 
 import ocpp
 from tests.adharness import AppDaemon, REPO
-from tests.conftest import hub_app
 
 CAPTURES = Path(os.environ.get("THOR_CAPTURES", REPO.parent / "shared" / "thor" / "captures"))
 SCHEMAS = Path(ocpp.__file__).parent / "v16" / "schemas"

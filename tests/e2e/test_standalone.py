@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 from tests.adharness import AppDaemon
-from tests.helpers import async_wait_for
 from thor_simulator import SimSettings, ThorSimulator
 
 P = "growatt_thor_ev_charger"
