@@ -17,13 +17,12 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import pytest
 from jsonschema import Draft4Validator
 
 import ocpp
 from tests.adharness import AppDaemon, REPO
 
-CAPTURES = Path(os.environ.get("THOR_CAPTURES", REPO.parent / "shared" / "thor" / "captures"))
+CAPTURES = Path(os.environ.get("THOR_CAPTURES", REPO / "tests" / "captures"))
 SCHEMAS = Path(ocpp.__file__).parent / "v16" / "schemas"
 P = "growatt_thor_ev_charger"
 
@@ -31,7 +30,7 @@ P = "growatt_thor_ev_charger"
 def load(name: str) -> list[dict[str, Any]]:
     path = CAPTURES / name
     if not path.exists():
-        pytest.skip(f"captures not found at {path} (set THOR_CAPTURES)")
+        raise FileNotFoundError(f"captures not found at {path} (set THOR_CAPTURES)")
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.adharness import AppDaemon
+from tests.helpers import async_wait_for
 from thor_simulator import SimSettings, ThorSimulator
 
 P = "growatt_thor_ev_charger"
@@ -95,3 +96,24 @@ async def test_events_reach_other_apps_and_hub_api(tmp_path, ocpp_port):
             assert snap["attributes"]["model"] == "THOR_22AS"
     finally:
         await asyncio.to_thread(ad.stop)
+
+
+async def test_app_reload_releases_the_port_and_the_charger_reconnects(appdaemon: AppDaemon,
+                                                                        ocpp_port):
+    """Editing apps.yaml reloads the hub: the server closes (1001) and listens again."""
+    from tests.conftest import hub_app
+
+    ad = appdaemon
+    async with sim_for(ocpp_port) as sim:
+        await sim.wait_connected()
+        await wait_state(ad, f"sensor.{P}_status", "Available")
+        boots = sim.boots
+        ad.write_apps({"growatt_thor_hub": hub_app(ocpp_port, heartbeat_interval=61)})
+        await async_wait_for(lambda: sim.boots > boots and sim.connected.is_set(), timeout=40,
+                             what="the simulated THOR reconnected to the reloaded hub")
+        await wait_state(ad, f"binary_sensor.{P}_connected", "on")
+        reply = await sim.call("Heartbeat", {})
+        assert reply["currentTime"].endswith("Z")
+    logs = ad.logs(tail=2000)
+    assert "address already in use" not in logs.lower()
+    assert logs.count("Calling initialize() for growatt_thor_hub") >= 2  # really reloaded
