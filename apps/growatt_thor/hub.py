@@ -71,8 +71,6 @@ class GrowattThorHub(ADAPI):
         self.txids = TransactionIds(self.state_dir / "transactions.json")
         self.charger_tz = ZoneInfo(cfg.time_zone or str(self.get_timezone()))
 
-        self.log_ = self.logger  # AppDaemon's logger for this app (its log file)
-
         self.system = CentralSystem(
             hooks=self,
             settings=LinkSettings(
@@ -83,7 +81,7 @@ class GrowattThorHub(ADAPI):
                 id_tags=frozenset(cfg.id_tags) if cfg.id_tags is not None else None,
                 log_frames=cfg.log_frames,
             ),
-            logger=self.log_,
+            logger=self.logger,
             passwords={cid: c.password for cid, c in cfg.chargers.items() if c.password},
             accept=lambda cid: cfg.accept_unknown_chargers or cid in cfg.chargers,
         )
@@ -173,7 +171,7 @@ class GrowattThorHub(ADAPI):
         try:
             await self.fire_event(EVENT, namespace=self.cfg.namespace, **envelope)
         except Exception as err:  # an event listener's problem must not reach the charger
-            self.log_.warning("Could not fire %s/%s: %s", EVENT, topic, err)
+            self.logger.warning("Could not fire %s/%s: %s", EVENT, topic, err)
 
     # --- publishing -------------------------------------------------------------------
 
@@ -205,7 +203,7 @@ class GrowattThorHub(ADAPI):
                                    namespace=self.cfg.ha_namespace, replace=True,
                                    check_existence=False), 10)
             except Exception as err:
-                self.log_.warning("Could not publish %s: %s", eid, err or type(err).__name__)
+                self.logger.warning("Could not publish %s: %s", eid, err or type(err).__name__)
                 return False
             self._published[eid] = (state, attrs)
         return True

@@ -28,7 +28,7 @@ from typing import Any, Awaitable, Callable, Protocol
 
 import ocpp.messages
 from ocpp.exceptions import OCPPError
-from ocpp.messages import Call, MessageType, unpack
+from ocpp.messages import MessageType, unpack
 from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import (
@@ -433,5 +433,5 @@ def _cause(err: OCPPError) -> dict[str, Any]:
     return {"cause": str(details["cause"])[:300]} if "cause" in details else {}
 
 
-__all__ = ["CallFailed", "ChargerLink", "Connection", "LinkHooks", "LinkSettings", "Call",
+__all__ = ["CallFailed", "ChargerLink", "Connection", "LinkHooks", "LinkSettings",
            "redact_frame"]

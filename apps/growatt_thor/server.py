@@ -16,7 +16,7 @@ import contextlib
 import logging
 import re
 from http import HTTPStatus
-from typing import Any, Callable
+from typing import Callable
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
@@ -171,6 +171,3 @@ class CentralSystem:
                              SUBPROTOCOL)
         await self.attach(charger_id, connection)
 
-
-def snapshot_all(system: CentralSystem) -> dict[str, dict[str, Any]]:
-    return {cid: st.snapshot() for cid, st in system.states.items()}

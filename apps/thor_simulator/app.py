@@ -23,11 +23,11 @@ from .sim import SimSettings, demo
 
 class SimulatedThor(ADAPI):
     async def initialize(self) -> None:
-        a = self.args
+        a, d = self.args, SimSettings()
         settings = SimSettings(
-            url=str(a.get("url", "ws://127.0.0.1:9000/ocpp/ws")),
-            serial=str(a.get("serial", "XGJ00003214700CA")),
-            heartbeat_interval=float(a.get("heartbeat_interval", 60)),
+            url=str(a.get("url", d.url)),
+            serial=str(a.get("serial", d.serial)),
+            heartbeat_interval=float(a.get("heartbeat_interval", d.heartbeat_interval)),
             meter_interval=float(a.get("meter_interval", 10)),
             reconnect_delay=(2.0, 5.0),
         )

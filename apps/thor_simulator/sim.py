@@ -128,6 +128,7 @@ class ThorSimulator:
         self._send_lock = asyncio.Lock()
         self._stop = False
         self._reboot = asyncio.Event()
+        self._rebooted_mid_session = False  # a reboot while charging: PowerLoss stop
 
     # --- control ----------------------------------------------------------------------
 
@@ -327,8 +328,6 @@ class ThorSimulator:
             self.status = "Preparing"
         self._rebooted_mid_session = False
         await self.send_status()
-
-    _rebooted_mid_session = False
 
     async def _heartbeats(self) -> None:
         while True:

@@ -100,11 +100,6 @@ def parse_charger_time(value: str, charger_tz: tzinfo) -> datetime:
     return parsed.astimezone(timezone.utc)
 
 
-def format_charger_time(moment: datetime, charger_tz: tzinfo, sep: str = "T") -> str:
-    """Format an aware datetime the way the THOR does: naive, in its local time."""
-    return moment.astimezone(charger_tz).replace(tzinfo=None).strftime(f"%Y-%m-%d{sep}%H:%M:%S")
-
-
 def utc_now_iso(now: datetime) -> str:
     """OCPP ``currentTime``: always UTC with a ``Z`` (keeps the THOR's clock in sync)."""
     return now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
