@@ -26,3 +26,18 @@ def appdaemon(tmp_path: Path, ocpp_port: int) -> Iterator[AppDaemon]:
     ad.start()
     yield ad
     ad.stop()
+
+
+def controls_apps(port: int, standalone: bool = True, **hub_extra: Any) -> dict[str, Any]:
+    """The hub with short queue timings, the helpers node, and (standalone) the helpers."""
+    hub = hub_app(port, **{"write_spacing": 1.0, "poll_pause": 1.0, "command_spacing": 0.2,
+                           "retry_backoff": 0.5, "grid_poll_interval": 5, **hub_extra})
+    apps: dict[str, Any] = {"growatt_thor_hub": hub}
+    deps = ["growatt_thor_hub"]
+    if standalone:
+        apps["growatt_thor_standalone_helpers"] = {"module": "growatt_thor.standalone",
+                                                   "class": "StandaloneHelpers"}
+        deps.append("growatt_thor_standalone_helpers")
+    apps["growatt_thor_helpers"] = {"module": "growatt_thor.helpers", "class": "ThorHelpers",
+                                    "dependencies": deps}
+    return apps

@@ -27,13 +27,19 @@ from zoneinfo import ZoneInfo
 
 from appdaemon.adapi import ADAPI
 
+from .adapter import load_config, notify_ha
 from .link import LinkSettings
 from .server import CentralSystem
-from .thor.config import ChargerConfig, ConfigError, HubConfig, parse_args, slug
+from .thor import controls
+from .thor.controls import BadValue
+from .thor.config import ChargerConfig, HubConfig, slug
 from .thor.entities import DEFAULT_NAME, DEFAULT_PREFIX, render
 from .thor.storage import TransactionIds
+from .thor.writequeue import QueueSettings
+from .writer import ChargerWriter, WriterSettings
 
 EVENT = "growatt_thor"  # every event of the pack: data = {topic, charger_id, payload, ts}
+COMMAND_EVENT = "growatt_thor_command"  # data = {command, value, charger_id?, key?, confirm?}
 
 
 def jsonable(value: Any) -> Any:
@@ -55,12 +61,8 @@ class GrowattThorHub(ADAPI):
     # --- lifecycle --------------------------------------------------------------------
 
     async def initialize(self) -> None:
-        try:
-            self.cfg: HubConfig = parse_args(HubConfig, self.name, self.args)
-        except ConfigError as err:
-            self.error(str(err), level="ERROR")
-            await self._notify_ha("Growatt THOR: bad configuration", str(err))
-            raise
+        self.cfg: HubConfig = await load_config(self, HubConfig,
+                                                self.args.get("ha_namespace", "default"))
         cfg = self.cfg
         if not await self.namespace_exists(cfg.namespace):
             await self.add_namespace(cfg.namespace, persist=False)
@@ -78,7 +80,8 @@ class GrowattThorHub(ADAPI):
                 call_timeout=cfg.call_timeout,
                 idle_timeout=cfg.idle_timeout,
                 charger_tz=self.charger_tz,
-                id_tags=frozenset(cfg.id_tags) if cfg.id_tags is not None else None,
+                id_tags=frozenset([*cfg.id_tags, cfg.remote_id_tag])
+                if cfg.id_tags is not None else None,
                 log_frames=cfg.log_frames,
             ),
             logger=self.logger,
@@ -89,10 +92,14 @@ class GrowattThorHub(ADAPI):
         self._dirty: set[str] = set()
         self._wake = asyncio.Event()
         self._prefixes: dict[str, str] = {}
+        self.writers: dict[str, ChargerWriter] = {}
+        self._writer_tasks: list[asyncio.Task] = []
+        self.loop = asyncio.get_running_loop()
 
         # Configured chargers are visible (as Unavailable) before they first connect.
         for cid in cfg.chargers:
             self.system.state(cid)
+            self._writer(cid)
             self._dirty.add(cid)
 
         await self.system.serve(cfg.host, cfg.port)
@@ -100,6 +107,8 @@ class GrowattThorHub(ADAPI):
         self._wake.set()
         await self.listen_event(self._on_plugin_started, "plugin_started",
                                 namespace=cfg.ha_namespace)
+        for ns in dict.fromkeys((cfg.namespace, cfg.ha_namespace)):
+            await self.listen_event(self._on_command_event, COMMAND_EVENT, namespace=ns)
         self.log(f"Growatt THOR hub ready on port {self.system.port}")
 
     async def terminate(self) -> None:
@@ -110,6 +119,8 @@ class GrowattThorHub(ADAPI):
         publisher = getattr(self, "_publisher", None)
         if publisher is not None:
             publisher.cancel()
+        for task in getattr(self, "_writer_tasks", []):
+            task.cancel()
 
     # --- the API for other nodes ------------------------------------------------------
 
@@ -153,12 +164,155 @@ class GrowattThorHub(ADAPI):
         """The live OCPP link of a charger, or None when it is not connected."""
         return self.system.link(charger_id)
 
+    # --- controls: everything goes through the charger's write queue ------------------
+    #
+    # Each method queues and returns at once: {"queued": bool, "value": wire value,
+    # "note": what was clamped}. The answer of the charger comes later as event
+    # topic "write". Bad values raise ValueError with a message for the user.
+    # Safe to call from sync apps (threads) and async apps alike.
+
+    def set_max_current(self, amps: Any, charger_id: str | None = None,
+                        source: str = "api") -> dict[str, Any]:
+        """Max charging current, clamped to [6 A, the charger's ``max_current``]."""
+        return self.set_config(controls.MAX_CURRENT_KEY, amps, charger_id, source)
+
+    def set_load_balancing(self, enabled: Any, charger_id: str | None = None,
+                           source: str = "api") -> dict[str, Any]:
+        return self.set_config(controls.LB_ENABLE_KEY, enabled, charger_id, source)
+
+    def set_load_balancing_limit(self, kw: Any, charger_id: str | None = None,
+                                 source: str = "api") -> dict[str, Any]:
+        """The grid import limit of the charger's own load balancing, kW."""
+        return self.set_config(controls.LB_LIMIT_KEY, kw, charger_id, source)
+
+    def set_charger_mode(self, mode: Any, charger_id: str | None = None,
+                         source: str = "api") -> dict[str, Any]:
+        """ "Plug & Charge", "RFID only", "HA + RFID (app)" (or 1/2/3). The THOR reboots."""
+        return self.set_config(controls.MODE_KEY, mode, charger_id, source)
+
+    def set_schedule(self, start: Any, stop: Any, charger_id: str | None = None,
+                     source: str = "api") -> dict[str, Any]:
+        """The daily auto-charge window, times as HH:MM."""
+        return self.set_config(controls.SCHEDULE_KEY, (start, stop), charger_id, source)
+
+    def set_display(self, on: Any, charger_id: str | None = None,
+                    source: str = "api") -> dict[str, Any]:
+        return self.set_config(controls.DISPLAY_KEY, on, charger_id, source)
+
+    def set_config(self, key: str, value: Any, charger_id: str | None = None,
+                   source: str = "api") -> dict[str, Any]:
+        """Any writable key (see ``thor.controls.SETTINGS``), validated and queued."""
+        return self._on_loop(lambda w: w.set_config(key, value, source), charger_id)
+
+    def start_charging(self, charger_id: str | None = None,
+                       source: str = "api") -> dict[str, Any]:
+        return self._on_loop(lambda w: w.start(source), charger_id)
+
+    def stop_charging(self, charger_id: str | None = None,
+                      source: str = "api") -> dict[str, Any]:
+        return self._on_loop(lambda w: w.stop(source), charger_id)
+
+    def access_point_mode(self, confirm: bool = False, charger_id: str | None = None,
+                          source: str = "api") -> dict[str, Any]:
+        """Open the charger's own Wi-Fi access point: it leaves the network. Needs confirm."""
+        if confirm is not True:
+            raise BadValue("access-point mode takes the charger off the network; "
+                           "call again with confirm=True")
+        return self._on_loop(lambda w: w.access_point(source), charger_id)
+
+    def queue_status(self, charger_id: str | None = None) -> dict[str, Any]:
+        return jsonable(self._on_loop(lambda w: w.summary(), charger_id))
+
+    def write_pending(self, key: str, charger_id: str | None = None) -> bool:
+        """Whether a write of ``key`` is waiting or being sent."""
+        return self._on_loop(lambda w: w.pending(key), charger_id)
+
+    def installation_limit(self, charger_id: str | None = None) -> int:
+        return self.charger_config(self._resolve(charger_id)).max_current
+
+    def _resolve(self, charger_id: str | None) -> str:
+        if charger_id is None:
+            ids = self.charger_ids()
+            if len(ids) != 1:
+                raise BadValue(f"say which charger (known: {', '.join(ids) or 'none yet'})")
+            return ids[0]
+        if charger_id not in self.system.states:
+            raise BadValue(f"unknown charger {charger_id!r}")
+        return charger_id
+
+    def _on_loop(self, fn: Any, charger_id: str | None) -> Any:
+        """Run ``fn(writer)`` on AppDaemon's loop, also when called from an app's thread."""
+        def run() -> Any:
+            return fn(self._writer(self._resolve(charger_id)))
+        try:
+            on_loop = asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:
+            return run()
+
+        async def run_async() -> Any:
+            return run()
+        return asyncio.run_coroutine_threadsafe(run_async(), self.loop).result(30)
+
+    def _writer(self, charger_id: str) -> ChargerWriter:
+        writer = self.writers.get(charger_id)
+        if writer is None:
+            cfg = self.cfg
+            writer = ChargerWriter(
+                charger_id, self.system.state(charger_id),
+                get_link=lambda: self.system.link(charger_id),
+                emit=lambda topic, payload: self.emit(charger_id, topic, payload),
+                settings=WriterSettings(
+                    queue=QueueSettings(spacing=cfg.write_spacing, poll_pause=cfg.poll_pause,
+                                        command_spacing=cfg.command_spacing,
+                                        retries=cfg.write_retries, backoff=cfg.retry_backoff,
+                                        command_ttl=cfg.command_ttl),
+                    max_current=self.charger_config(charger_id).max_current,
+                    remote_id_tag=cfg.remote_id_tag,
+                    grid_poll_interval=cfg.grid_poll_interval),
+                logger=self.logger)
+            self.writers[charger_id] = writer
+            self._writer_tasks.append(asyncio.ensure_future(writer.run()))
+        return writer
+
+    async def _on_command_event(self, event: str, data: dict[str, Any], kwargs: Any) -> None:
+        """``growatt_thor_command`` from HA (a script, a button) or AppDaemon."""
+        command = str(data.get("command", ""))
+        cid = data.get("charger_id") or None
+        value = data.get("value")
+        source = f"event {COMMAND_EVENT}"
+        handlers = {
+            "set_max_current": lambda: self.set_max_current(value, cid, source),
+            "set_load_balancing": lambda: self.set_load_balancing(value, cid, source),
+            "set_load_balancing_limit": lambda: self.set_load_balancing_limit(value, cid,
+                                                                              source),
+            "set_charger_mode": lambda: self.set_charger_mode(value, cid, source),
+            "set_schedule": lambda: self.set_schedule(data.get("start"), data.get("stop"),
+                                                      cid, source),
+            "set_display": lambda: self.set_display(value, cid, source),
+            "set_config": lambda: self.set_config(str(data.get("key")), value, cid, source),
+            "start": lambda: self.start_charging(cid, source),
+            "stop": lambda: self.stop_charging(cid, source),
+            "access_point_mode": lambda: self.access_point_mode(
+                data.get("confirm") in (True, "true", "yes", 1), cid, source),
+        }
+        handler = handlers.get(command)
+        try:
+            if handler is None:
+                raise BadValue(f"unknown command {command!r} (known: {', '.join(handlers)})")
+            handler()
+        except ValueError as err:
+            self.log(f"{COMMAND_EVENT} {command}: {err}", level="WARNING")
+            await self._notify_ha("Growatt THOR: command refused", f"{command}: {err}")
+
     # --- LinkHooks: called by the core ------------------------------------------------
 
     async def allocate_transaction_id(self, charger_id: str) -> int:
         return await self.run_in_executor(self.txids.next)
 
     async def emit(self, charger_id: str, topic: str, payload: dict[str, Any]) -> None:
+        self._writer(charger_id).wake()  # a new charger gets its queue; connection changes
         if topic == "state":
             self._dirty.add(charger_id)
             self._wake.set()
@@ -218,11 +372,4 @@ class GrowattThorHub(ADAPI):
     # --- notifications ----------------------------------------------------------------
 
     async def _notify_ha(self, title: str, message: str) -> None:
-        """A persistent notification in HA when HA is there; the log line is already out."""
-        ns = self.args.get("ha_namespace", "default")
-        try:
-            await asyncio.wait_for(self.call_service(
-                "persistent_notification/create", title=title, message=message,
-                namespace=ns), 10)
-        except Exception:
-            pass  # standalone AppDaemon has no such service
+        await notify_ha(self, self.cfg.ha_namespace, title, message)

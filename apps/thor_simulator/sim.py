@@ -117,6 +117,7 @@ class ThorSimulator:
         self.current_a = float(self.config["G_MaxCurrent"])
         self.record_id = 785
         self.received: list[list[Any]] = []  # every CALL the server sent us
+        self.received_at: list[float] = []  # loop time of each, same order
         self.replies: dict[str, Any] = {}  # our CALLs' replies, by message id
         self.connected = asyncio.Event()
         self.boots = 0
@@ -158,6 +159,10 @@ class ThorSimulator:
     def calls(self, action: str) -> list[dict[str, Any]]:
         """The payloads of every CALL of ``action`` the server sent us, in order."""
         return [f[3] for f in self.received if f[2] == action]
+
+    def call_times(self, action: str) -> list[float]:
+        """When each CALL of ``action`` arrived (event-loop time), in order."""
+        return [t for t, f in zip(self.received_at, self.received) if f[2] == action]
 
     async def disconnect(self) -> None:
         """Drop the connection as a Wi-Fi outage would (the THOR then reconnects)."""
@@ -349,6 +354,7 @@ class ThorSimulator:
                         fut.set_exception(RuntimeError(f"CALLERROR {frame[2]}: {frame[3]}"))
                 continue
             self.received.append(frame)
+            self.received_at.append(asyncio.get_running_loop().time())
             asyncio.ensure_future(self._answer(ws, frame))
 
     async def _answer(self, ws: ClientConnection, frame: list[Any]) -> None:

@@ -62,6 +62,17 @@ class HubConfig(_Strict):
     accept_unknown_chargers: bool = True
     id_tags: list[str] | None = None
     log_frames: bool = False
+    # the write queue (README "Controls")
+    write_spacing: float = Field(15.0, ge=0.1, le=3600,
+                                 description="seconds between configuration writes")
+    poll_pause: float = Field(20.0, ge=0, le=3600, description="no polling this long after a write")
+    command_spacing: float = Field(2.0, ge=0, le=60)
+    write_retries: int = Field(3, ge=0, le=10)
+    retry_backoff: float = Field(10.0, ge=0.1, le=600)
+    command_ttl: float = Field(120.0, ge=1, le=86400)
+    grid_poll_interval: float = Field(30.0, ge=5, le=3600,
+                                      description="grid meter poll (only while load balancing)")
+    remote_id_tag: str = Field("HomeAssistant", min_length=1, max_length=20)
     chargers: dict[str, ChargerConfig] = Field(default_factory=dict)
 
     @field_validator("time_zone")
@@ -108,3 +119,44 @@ def parse_args(model: type[BaseModel], app: str, args: dict[str, Any]) -> Any:
 
 def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+
+
+class HelpersConfig(_Strict):
+    """``growatt_thor.helpers``: HA helpers as the controls of one charger."""
+
+    hub: str = Field("growatt_thor_hub", description="the hub app's name in apps.yaml")
+    charger_id: str | None = Field(None, description="needed when the hub has several chargers")
+    helper_prefix: str = Field("growatt_thor", description="default ids <domain>.<prefix>_<name>")
+    helpers: dict[str, str] = Field(default_factory=dict, description="control name -> entity id")
+    access_point_confirm_seconds: float = Field(30.0, ge=5, le=300)
+
+    @field_validator("helper_prefix")
+    @classmethod
+    def _helper_prefix_is_slug(cls, v: str) -> str:
+        if not _SLUG.match(v):
+            raise ValueError("use lower-case letters, digits and _ only")
+        return v
+
+    @field_validator("helpers")
+    @classmethod
+    def _known_helpers(cls, v: dict[str, str]) -> dict[str, str]:
+        from .controls import HELPERS
+
+        domains = {h.name: h.domain for h in HELPERS}
+        bad = []
+        for name, eid in v.items():
+            if name not in domains:
+                bad.append(f"{name!r} is not a control (known: {', '.join(domains)})")
+            elif not str(eid).startswith(domains[name] + "."):
+                bad.append(f"{name}: {eid!r} must be an {domains[name]} entity")
+        if bad:
+            raise ValueError("; ".join(bad))
+        return v
+
+
+class StandaloneHelpersConfig(_Strict):
+    """``growatt_thor.standalone``: the helpers and their services without HA."""
+
+    namespace: str = "default"
+    package: str | None = Field(None, description="HA package file with the helpers; "
+                                                  "default the one shipped with the pack")

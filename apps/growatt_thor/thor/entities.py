@@ -77,6 +77,20 @@ def _phase_rows() -> list[EntityDescription]:
     return rows
 
 
+def _queue_attributes(s: ChargerState) -> dict[str, Any]:
+    q = s.queue
+    last = q.get("last_result") or {}
+    return {
+        "next_write": q.get("next_write") or "none",
+        "next": q.get("next") or "none",
+        "pending": ", ".join(q.get("pending") or []) or "none",
+        "in_flight": q.get("in_flight") or "none",
+        "last_result": (f"{last.get('action')} {last.get('key') or ''}={last.get('value')}: "
+                        f"{last.get('status')}" if last else "none"),
+        "last_message": last.get("message") or "none",
+    }
+
+
 ENTITIES: tuple[EntityDescription, ...] = (
     EntityDescription("status", "Status", lambda s: s.status, icon="mdi:ev-station",
                       attributes=lambda s: {"error_code": s.error_code, "info": s.info}),
@@ -107,6 +121,8 @@ ENTITIES: tuple[EntityDescription, ...] = (
     EntityDescription("external_limit_power", "Load-balancing limit (charger)",
                       _config("G_ExternalLimitPower"), unit="kW", icon="mdi:transmission-tower",
                       diagnostic=True),
+    EntityDescription("write_queue", "Write queue", lambda s: s.queue.get("length", 0),
+                      icon="mdi:tray-full", diagnostic=True, attributes=_queue_attributes),
     EntityDescription("vendor", "Vendor", lambda s: s.vendor or None, icon="mdi:factory",
                       diagnostic=True),
     EntityDescription("model", "Model", lambda s: s.model or None, icon="mdi:ev-station",

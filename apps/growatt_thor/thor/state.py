@@ -112,6 +112,7 @@ class ChargerState:
     grid: ExternalMeter | None = None
     firmware_status: str = ""
     diagnostics_status: str = ""
+    queue: dict[str, Any] = field(default_factory=dict)  # the write queue's summary
 
     # --- changes from the charger -------------------------------------------------
 

@@ -1,0 +1,218 @@
+"""The helpers node: Home Assistant helpers as the controls of one charger.
+
+apps.yaml::
+
+    growatt_thor_helpers:
+      module: growatt_thor.helpers
+      class: ThorHelpers
+      dependencies: [growatt_thor_hub]
+      # hub: growatt_thor_hub        # the hub app's name
+      # charger_id: XGJ00003214700CA  # needed with several chargers
+      # helper_prefix: growatt_thor   # default ids: input_number.growatt_thor_max_current ...
+      # helpers: {max_current: input_number.my_own_slider}
+
+A helper change becomes a request to the hub's write queue (never a write of
+its own). The helpers follow the charger: after GetConfiguration and after every
+answered write they are set to what the charger reports, and that update is not
+taken as a new request. A write the charger refuses puts the helper back and
+says why (log, and an HA persistent notification when HA is there).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from appdaemon.adapi import ADAPI
+
+from .adapter import load_config, notify_ha
+from .hub import EVENT
+from .thor import controls
+from .thor.config import HelpersConfig
+
+_NOT_A_VALUE = (None, "unknown", "unavailable", "")
+_OK = ("Accepted", "RebootRequired")
+
+
+class ThorHelpers(ADAPI):
+    async def initialize(self) -> None:
+        # The hub may be a dependency that is still starting; it is there once we run.
+        raw_hub = self.args.get("hub", "growatt_thor_hub")
+        self.hub = await self.get_app(raw_hub)
+        ha_ns = self.hub.cfg.ha_namespace if self.hub is not None else "default"
+        self.cfg: HelpersConfig = await load_config(self, HelpersConfig, ha_ns)
+        if self.hub is None:
+            raise RuntimeError(f"{self.name}: hub app {raw_hub!r} is not running "
+                               f"(add it to dependencies)")
+        self.ns = self.hub.cfg.ha_namespace
+        self.ids = controls.helper_ids(self.cfg.helper_prefix, self.cfg.helpers)
+        self.by_entity = {eid: name for name, eid in self.ids.items()}
+        self._echo: dict[str, Any] = {}  # helper -> value we set (not a user request)
+        self._ap_armed_at: float | None = None
+
+        for name, eid in self.ids.items():
+            if not await self.entity_exists(eid, namespace=self.ns):
+                self.log(f"helper {eid} ({name}) does not exist: add the pack's HA package "
+                         f"(or run growatt_thor.standalone without HA)", level="WARNING")
+            await self.listen_state(self._on_helper, eid, namespace=self.ns, control=name)
+        await self.listen_event(self._on_hub_event, EVENT, namespace=self.hub.cfg.namespace)
+        cid = self._charger()
+        if cid is not None:
+            await self._sync_all(cid)
+        self.log(f"controls for {cid or 'the charger'}: "
+                 + ", ".join(f"{n}={e}" for n, e in self.ids.items()))
+
+    # --- which charger ------------------------------------------------------------------
+
+    def _charger(self) -> str | None:
+        if self.cfg.charger_id:
+            return self.cfg.charger_id
+        ids = self.hub.charger_ids()
+        return ids[0] if len(ids) == 1 else None
+
+    def _mine(self, charger_id: str | None) -> bool:
+        return charger_id is not None and charger_id == self._charger()
+
+    # --- helper -> charger --------------------------------------------------------------
+
+    async def _on_helper(self, entity: str, attribute: str, old: Any, new: Any,
+                         kwargs: dict[str, Any]) -> None:
+        name = kwargs["control"]
+        if new in _NOT_A_VALUE:
+            return
+        if entity in self._echo:
+            expected = self._echo.pop(entity)
+            if controls.same_helper_value(expected, new):
+                return  # our own sync, not a user request
+        cid = self._charger()
+        source = f"helper {entity}"
+        try:
+            if cid is None:
+                raise ValueError("no charger known yet (or several: set charger_id)")
+            await self._request(name, new, cid, source)
+        except ValueError as err:
+            self.log(f"{entity} = {new!r}: {err}", level="WARNING")
+            await notify_ha(self, self.ns, "Growatt THOR: value not sent", f"{entity}: {err}")
+            if cid is not None:
+                await self._sync_helper(cid, name)
+
+    async def _request(self, name: str, value: Any, cid: str, source: str) -> None:
+        hub = self.hub
+        if name == "max_current":
+            result = hub.set_max_current(value, cid, source)
+        elif name == "load_balancing_limit":
+            result = hub.set_load_balancing_limit(value, cid, source)
+        elif name == "load_balancing":
+            result = hub.set_load_balancing(value, cid, source)
+        elif name == "charger_mode":
+            result = hub.set_charger_mode(value, cid, source)
+        elif name == "display":
+            result = hub.set_display(value, cid, source)
+        elif name in ("schedule_start", "schedule_stop"):
+            return  # staged: "apply schedule" writes both times at once
+        elif name == "apply_schedule":
+            start = await self.get_state(self.ids["schedule_start"], namespace=self.ns)
+            stop = await self.get_state(self.ids["schedule_stop"], namespace=self.ns)
+            result = hub.set_schedule(start, stop, cid, source)
+        elif name == "start_charging":
+            result = hub.start_charging(cid, source)
+        elif name == "stop_charging":
+            result = hub.stop_charging(cid, source)
+        elif name == "access_point_mode":
+            await self._access_point(cid, source)
+            return
+        else:
+            return
+        if result.get("note"):
+            await notify_ha(self, self.ns, "Growatt THOR: value adjusted", result["note"])
+        key = next((h.key for h in controls.HELPERS if h.name == name), None)
+        if key is not None and not result["queued"]:
+            await self._sync_helper(cid, name)  # nothing to write: show the charger's value
+
+    async def _access_point(self, cid: str, source: str) -> None:
+        now = time.monotonic()
+        window = self.cfg.access_point_confirm_seconds
+        if self._ap_armed_at is not None and now - self._ap_armed_at <= window:
+            self._ap_armed_at = None
+            self.hub.access_point_mode(True, cid, source)
+            self.log("access-point mode confirmed: queued", level="WARNING")
+            return
+        self._ap_armed_at = now
+        msg = (f"Access-point mode takes the charger off the network (it opens its own "
+               f"Wi-Fi for set-up). Press the button again within {window:.0f} s to confirm.")
+        self.log(msg, level="WARNING")
+        await notify_ha(self, self.ns, "Growatt THOR: confirm access-point mode", msg)
+
+    # --- charger -> helper --------------------------------------------------------------
+
+    async def _on_hub_event(self, event: str, data: dict[str, Any], kwargs: Any) -> None:
+        cid = data.get("charger_id")
+        if not self._mine(cid):
+            return
+        topic, payload = data.get("topic"), data.get("payload") or {}
+        if topic == "config":
+            await self._sync_all(cid)
+        elif topic == "write" and payload.get("key"):
+            status = payload.get("status")
+            if status == "retrying":
+                return
+            if status not in _OK:
+                msg = (f"{payload['key']}={payload.get('value')}: {status}"
+                       f"{' - ' + payload['message'] if payload.get('message') else ''}")
+                self.log(f"write refused, helper put back: {msg}", level="WARNING")
+                await notify_ha(self, self.ns, "Growatt THOR: setting not changed", msg)
+            elif status == "RebootRequired":
+                await notify_ha(self, self.ns, "Growatt THOR: charger reboots",
+                                f"{payload['key']}={payload.get('value')} needs a reboot; "
+                                f"the charger restarts now.")
+            for h in controls.HELPERS:
+                if h.key == payload["key"]:
+                    await self._sync_helper(cid, h.name)
+        elif topic == "write" and payload.get("status") not in _OK + ("retrying",):
+            await notify_ha(self, self.ns, "Growatt THOR: command not done",
+                            f"{payload.get('value')}: {payload.get('status')} - "
+                            f"{payload.get('message')}")
+
+    async def _sync_all(self, cid: str) -> None:
+        for h in controls.HELPERS:
+            await self._sync_helper(cid, h.name)
+
+    async def _sync_helper(self, cid: str, name: str) -> None:
+        """Show the charger's value in the helper, unless a write of it is waiting."""
+        snap = self.hub.charger_snapshot(cid) or {}
+        config = snap.get("config") or {}
+        key = next((h.key for h in controls.HELPERS if h.name == name), None)
+        if name in ("schedule_start", "schedule_stop"):
+            key = controls.SCHEDULE_KEY
+        if key is None or key not in config or self.hub.write_pending(key, cid):
+            return
+        try:
+            value = controls.helper_value(key, config[key])
+        except ValueError:
+            return
+        if key == controls.SCHEDULE_KEY:
+            value = value[0] if name == "schedule_start" else value[1]
+        await self._set_helper(self.ids[name], value)
+
+    async def _set_helper(self, eid: str, value: Any) -> None:
+        now = await self.get_state(eid, namespace=self.ns)
+        if now not in _NOT_A_VALUE and controls.same_helper_value(now, value):
+            return
+        domain = eid.split(".", 1)[0]
+        if domain == "input_number":
+            service, data = "input_number/set_value", {"value": value}
+        elif domain == "input_boolean":
+            service, data = f"input_boolean/turn_{'on' if value else 'off'}", {}
+            value = "on" if value else "off"
+        elif domain == "input_select":
+            service, data = "input_select/select_option", {"option": value}
+        elif domain == "input_datetime":
+            service, data = "input_datetime/set_datetime", {"time": value}
+        else:
+            return
+        self._echo[eid] = value
+        try:
+            await self.call_service(service, entity_id=eid, namespace=self.ns, **data)
+        except Exception as err:
+            self._echo.pop(eid, None)
+            self.log(f"could not set {eid} to {value!r}: {err}", level="WARNING")

@@ -1,0 +1,295 @@
+"""One charger's write queue, run against its live OCPP link; also polls the grid meter.
+
+No AppDaemon here. Every call the pack makes to a charger after start-up goes
+through one :class:`ChargerWriter`: configuration writes, remote start/stop,
+access-point mode and the grid-meter poll. The decisions (spacing, coalescing,
+order, retries, offline) are :class:`thor.writequeue.WriteQueue`'s; this class
+sends, interprets the answers, updates :class:`ChargerState` and reports.
+
+Reports go through ``emit(topic, payload)``: topic ``write`` for every answer
+or failure (see README "Events"), and ``state`` when the queue changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Awaitable, Callable
+
+from ocpp.v16 import call
+
+from .link import CallFailed, ChargerLink
+from .thor import controls
+from .thor.controls import BadValue
+from .thor.dialect import VENDOR_ID
+from .thor.state import ChargerState
+from .thor.writequeue import (
+    COMMAND,
+    CONFIG,
+    GAVE_UP,
+    RETRY,
+    SUPERSEDED,
+    QueueSettings,
+    Request,
+    WriteQueue,
+)
+
+MSG_APP_CONFIG_MODE = "appconfigmode"
+TRANSACTION = "transaction"  # the slot start and stop share: the latest intent wins
+ACCESS_POINT = "access_point"
+
+
+@dataclass
+class WriterSettings:
+    queue: QueueSettings = field(default_factory=QueueSettings)
+    max_current: int = 16  # the installation limit, A
+    remote_id_tag: str = "HomeAssistant"
+    grid_poll_interval: float = 30.0
+
+
+class ChargerWriter:
+    def __init__(
+        self,
+        charger_id: str,
+        state: ChargerState,
+        get_link: Callable[[], ChargerLink | None],
+        emit: Callable[[str, dict[str, Any]], Awaitable[None]],
+        settings: WriterSettings,
+        logger: logging.Logger,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.id = charger_id
+        self.state = state
+        self.get_link = get_link
+        self.emit = emit
+        self.s = settings
+        self.log = logger
+        self.clock = clock
+        self.queue = WriteQueue(settings.queue)
+        self._wake = asyncio.Event()
+        self._next_poll = 0.0
+        self.last_result: dict[str, Any] | None = None
+
+    # --- requests (synchronous: they only queue) ---------------------------------------
+
+    def set_config(self, key: str, value: Any, source: str = "api") -> dict[str, Any]:
+        """Queue a configuration write. Raises :class:`BadValue` for values it refuses."""
+        wire, note = controls.to_wire(key, value, self.s.max_current)
+        if note:
+            self.log.warning("%s: %s (asked by %s)", self.id, note, source)
+        current = self.state.config.get(key)
+        if current is not None and controls.same_value(key, current, wire):
+            current = wire
+        req = Request(slot=key, kind=CONFIG, action="ChangeConfiguration", value=wire,
+                      source=source, note=note)
+        return self._put(req, current)
+
+    def start(self, source: str = "api") -> dict[str, Any]:
+        return self._put(Request(slot=TRANSACTION, kind=COMMAND,
+                                 action="RemoteStartTransaction", value="start", source=source))
+
+    def stop(self, source: str = "api") -> dict[str, Any]:
+        return self._put(Request(slot=TRANSACTION, kind=COMMAND,
+                                 action="RemoteStopTransaction", value="stop", source=source))
+
+    def access_point(self, source: str = "api") -> dict[str, Any]:
+        return self._put(Request(slot=ACCESS_POINT, kind=COMMAND, action="DataTransfer",
+                                 value=MSG_APP_CONFIG_MODE, source=source))
+
+    def _put(self, req: Request, current: str | None = None) -> dict[str, Any]:
+        now = self.clock()
+        queued = self.queue.put(req, now, current)
+        if queued is None:
+            self.log.info("%s: %s from %s: nothing to do (already so, or already queued)",
+                          self.id, req.describe(), req.source)
+        else:
+            _, at = self.queue.next_due()
+            wait = "offline, sent after reconnect" if not self.queue.online else (
+                f"next write in {max(0.0, at - now):.1f} s" if at != float("inf")
+                else "after the call in flight")
+            self.log.info("%s: queued %s from %s (%d waiting, %s)", self.id, req.describe(),
+                          req.source, len(self.queue.pending), wait)
+        self._changed()
+        return {"queued": queued is not None, "value": req.value, "note": req.note}
+
+    def pending(self, key: str) -> bool:
+        return self.queue.is_waiting(key)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # --- the loop ---------------------------------------------------------------------
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self._step()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug here must not stop the queue for good
+                self.log.exception("%s: write queue error", self.id)
+                await asyncio.sleep(1)
+
+    async def _step(self) -> None:
+        now = self.clock()
+        self._track_connection(now)
+        for old in self.queue.expire(now):
+            await self._report(old, "expired", f"not sent within "
+                               f"{self.s.queue.command_ttl:.0f} s (charger offline)", now)
+            self._changed()
+        req = self.queue.take(now)
+        if req is not None:
+            await self._execute(req, now)
+            return
+        polling = self._polling()
+        if polling and now >= self._next_poll and self.queue.poll_allowed(now):
+            await self._poll(now)
+            return
+        _, at = self.queue.next_due()
+        if polling:
+            at = min(at, max(self._next_poll, now + 0.5))
+        timeout = min(max(at - now, 0.01), 5.0)  # also notice connection changes
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+
+    def _track_connection(self, now: float) -> None:
+        online = self.get_link() is not None and self.state.connected
+        if online and not self.queue.online:
+            self.queue.on_connect(now)
+            self._next_poll = now + self.s.queue.spacing
+            if self.queue.pending:
+                self.log.info("%s: connected; %d queued write(s) go out from now on",
+                              self.id, len(self.queue.pending))
+            self._changed()
+        elif not online and self.queue.online:
+            self.queue.on_disconnect()
+            self._changed()
+
+    def _polling(self) -> bool:
+        return self.state.config.get(controls.LB_ENABLE_KEY, "").strip() == "1"
+
+    async def _poll(self, now: float) -> None:
+        self._next_poll = now + self.s.grid_poll_interval
+        link = self.get_link()
+        if link is None:
+            return
+        try:
+            await link.read_external_meter()
+        except CallFailed as err:
+            self.log.info("%s: grid meter poll failed: %s", self.id, err)
+
+    async def _execute(self, req: Request, now: float) -> None:
+        waited = now - req.queued_at
+        self._changed()
+        link = self.get_link()
+        if link is None:
+            self.queue.finished(req, False, self.clock(), offline=True)
+            return
+        self.log.info("%s: sending %s (attempt %d, waited %.1f s)", self.id, req.describe(),
+                      req.attempts, waited)
+        try:
+            status, message = await self._send(link, req)
+        except BadValue as err:  # the last guard refused it: never sent
+            self.queue.finished(req, True, self.clock())
+            self.log.error("%s: %s", self.id, err)
+            await self._report(req, "refused", str(err), waited)
+            return
+        except CallFailed as err:
+            offline = self.get_link() is not link or link._closed
+            outcome = self.queue.finished(req, False, self.clock(), offline=offline)
+            if outcome == RETRY and not offline:
+                wait = req.not_before - self.clock()
+                self.log.warning("%s: %s failed (%s); retrying in %.0f s", self.id,
+                                 req.describe(), err, wait)
+                await self._report(req, "retrying", str(err), waited)
+            elif outcome == GAVE_UP:
+                self.log.error("%s: %s failed %d times, giving up: %s", self.id,
+                               req.describe(), req.attempts, err)
+                await self._report(req, "failed", f"gave up after {req.attempts} attempts: "
+                                   f"{err}", waited)
+            elif outcome == SUPERSEDED:
+                self.log.info("%s: %s failed (%s); a newer value is queued", self.id,
+                              req.describe(), err)
+            self._changed()
+            return
+        self.queue.finished(req, True, self.clock())
+        level = logging.INFO if status in ("Accepted", "RebootRequired") else logging.WARNING
+        self.log.log(level, "%s: %s answered %s (waited %.1f s)%s", self.id, req.describe(),
+                     status, waited, f": {message}" if message else "")
+        await self._report(req, status, message, waited)
+        self._changed()
+
+    async def _send(self, link: ChargerLink, req: Request) -> tuple[str, str]:
+        if req.action == "ChangeConfiguration":
+            controls.check_outgoing(req.slot, req.value, self.s.max_current)
+            res = await link.request(call.ChangeConfiguration(key=req.slot, value=req.value))
+            status = str(res.status)
+            if status in ("Accepted", "RebootRequired"):
+                self.state.on_config_written(req.slot, req.value)
+                if status == "Accepted" and req.slot in controls.READABLE_AFTER_WRITE:
+                    try:  # the helpers show what the charger reports, not what we sent
+                        await link.read_configuration([req.slot])
+                    except CallFailed as err:
+                        self.log.info("%s: reading %s back failed: %s", self.id, req.slot, err)
+                else:
+                    await self.emit("config", {"config": self.state.public_config()})
+                    await self.emit("state", {"changed": ["config"]})
+            message = {"RebootRequired": "the charger reboots to apply this",
+                       "Rejected": "the charger rejected the value",
+                       "NotSupported": "the charger does not know this setting"}.get(status, "")
+            return status, message
+        if req.action == "RemoteStartTransaction":
+            res = await link.request(call.RemoteStartTransaction(
+                id_tag=self.s.remote_id_tag, connector_id=1))
+            return str(res.status), "" if res.status == "Accepted" else \
+                "the charger did not start (is a car plugged in, or a session running?)"
+        if req.action == "RemoteStopTransaction":
+            tx = self.state.transaction_id
+            if tx is None:
+                return "Rejected", "no charging session is running"
+            res = await link.request(call.RemoteStopTransaction(transaction_id=tx))
+            return str(res.status), "" if res.status == "Accepted" else \
+                f"the charger did not stop transaction {tx}"
+        if req.action == "DataTransfer":
+            res = await link.request(call.DataTransfer(vendor_id=VENDOR_ID,
+                                                       message_id=req.value))
+            return str(res.status), "the charger opens its own Wi-Fi access point and " \
+                "leaves the network" if res.status == "Accepted" else ""
+        raise BadValue(f"unknown action {req.action}")
+
+    # --- reporting --------------------------------------------------------------------
+
+    async def _report(self, req: Request, status: str, message: str, waited: float) -> None:
+        self.last_result = {
+            "key": req.slot if req.kind == CONFIG else None, "action": req.action,
+            "value": req.value, "status": status, "message": message, "source": req.source,
+            "attempt": req.attempts, "waited_s": round(waited, 1), "note": req.note,
+            "charger_value": self.state.config.get(req.slot) if req.kind == CONFIG else None,
+            "newer_pending": req.slot in self.queue.pending,
+        }
+        await self.emit("write", dict(self.last_result))
+
+    def summary(self) -> dict[str, Any]:
+        info = self.queue.summary()
+        at = info.pop("next_at")
+        info["next_write"] = None if at is None else (
+            datetime.now(timezone.utc) + timedelta(seconds=max(0.0, at - self.clock()))
+        ).isoformat(timespec="seconds")
+        info["online"] = self.queue.online
+        info["last_result"] = self.last_result
+        return info
+
+    def _changed(self) -> None:
+        self.state.queue = self.summary()
+        self._wake.set()
+        self._state_dirty()
+
+    def _state_dirty(self) -> None:
+        task = asyncio.ensure_future(self.emit("state", {"changed": ["queue"]}))
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
