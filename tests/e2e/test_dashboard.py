@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.adharness import REPO, AppDaemon
+from tests.conftest import controls_apps
 from thor_simulator import SimSettings, ThorSimulator
 
 pytestmark = pytest.mark.browser
@@ -27,8 +28,15 @@ def chromium(*args: str, user_dir: Path) -> subprocess.CompletedProcess:
         capture_output=True, text=True, timeout=90)
 
 
-async def test_dashboard_shows_live_values(appdaemon: AppDaemon, ocpp_port: int, tmp_path):
-    ad = appdaemon
+@pytest.fixture
+def ad(tmp_path: Path, ocpp_port: int):
+    ad = AppDaemon(tmp_path / "ad", controls_apps(ocpp_port))
+    ad.start()
+    yield ad
+    ad.stop()
+
+
+async def test_dashboard_shows_live_values_and_controls(ad: AppDaemon, ocpp_port: int, tmp_path):
     sim = ThorSimulator(SimSettings(url=f"ws://127.0.0.1:{ocpp_port}/ocpp/ws",
                                     reconnect_delay=(0.2, 0.5), call_timeout=5))
     async with sim:
@@ -42,7 +50,10 @@ async def test_dashboard_shows_live_values(appdaemon: AppDaemon, ocpp_port: int,
         dom = await asyncio.to_thread(chromium, "--dump-dom", url, user_dir=tmp_path / "c1")
         text = re.sub(r"<[^>]+>", " ", dom.stdout)
         assert "Growatt THOR" in dom.stdout, dom.stderr[-2000:]
-        for value in (power, "Charging", "15.0", "223"):
+        await asyncio.to_thread(ad.wait_state, "default",
+                                "input_select.growatt_thor_charger_mode", "HA + RFID (app)")
+        for value in (power, "Charging", "15.0", "223", "Start charging", "Writes queued",
+                      "HA + RFID (app)", "Grid limit"):
             assert value in text, f"{value} not rendered on the dashboard"
         ARTIFACTS.mkdir(exist_ok=True)
         shot = ARTIFACTS / "dashboard.png"

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.adharness import AppDaemon
-from tests.conftest import hub_app
+from growatt_thor.standalone import PACKAGE
+from tests.conftest import controls_apps
 from tests.hass import HomeAssistant
 from tests.helpers import async_wait_for, free_port
 from thor_simulator import SimSettings, ThorSimulator
@@ -19,7 +20,8 @@ P = "growatt_thor_ev_charger"
 
 @pytest.fixture
 def home_assistant(tmp_path: Path):
-    ha = HomeAssistant(tmp_path).start()
+    # the pack's helper package, as a user adds it to HA
+    ha = HomeAssistant(tmp_path, extra_config=PACKAGE.read_text()).start()
     ha.onboard()
     yield ha
     ha.stop()
@@ -39,7 +41,7 @@ async def ha_state(ha: HomeAssistant, eid: str, expected: str, timeout: float = 
 async def test_entities_in_home_assistant_and_ha_restart(tmp_path: Path, home_assistant):
     ha = home_assistant
     ocpp_port = free_port()
-    ad = AppDaemon(tmp_path / "ad", {"growatt_thor_hub": hub_app(ocpp_port)},
+    ad = AppDaemon(tmp_path / "ad", controls_apps(ocpp_port, standalone=False),
                    plugins={"HASS": {"type": "hass", "ha_url": ha.url, "token": ha.token}})
     await asyncio.to_thread(ad.start)
     sim = ThorSimulator(SimSettings(url=f"ws://127.0.0.1:{ocpp_port}/ocpp/ws",
@@ -63,6 +65,19 @@ async def test_entities_in_home_assistant_and_ha_restart(tmp_path: Path, home_as
         await sim.finish()
         await ha_state(ha, f"sensor.{P}_power", "0")
         await ha_state(ha, f"sensor.{P}_status", "Available")
+
+        # the helpers in HA follow the charger, and a change in HA is one write
+        await ha_state(ha, "input_number.growatt_thor_max_current", "15.0")
+        await ha_state(ha, "input_select.growatt_thor_charger_mode", "HA + RFID (app)")
+        assert sim.calls("ChangeConfiguration") == []
+        await asyncio.to_thread(ha.api, "POST", "/api/services/input_number/set_value",
+                                {"entity_id": "input_number.growatt_thor_max_current",
+                                 "value": 10})
+        await async_wait_for(lambda: sim.calls("ChangeConfiguration"), timeout=20,
+                             what="ChangeConfiguration from HA")
+        await ha_state(ha, f"sensor.{P}_write_queue", "0")
+        await ha_state(ha, "input_number.growatt_thor_max_current", "10.0")
+        assert sim.calls("ChangeConfiguration") == [{"key": "G_MaxCurrent", "value": "10"}]
 
         # Home Assistant restarts: it forgets our entities; the charger stays connected.
         boots, connections = sim.boots, len(sim.replies)

@@ -65,6 +65,8 @@ class HubConfig(_Strict):
     # the write queue (README "Controls")
     write_spacing: float = Field(15.0, ge=0.1, le=3600,
                                  description="seconds between configuration writes")
+    write_settle: float = Field(1.0, ge=0, le=60,
+                                description="a change waits this long for a newer one")
     poll_pause: float = Field(20.0, ge=0, le=3600, description="no polling this long after a write")
     command_spacing: float = Field(2.0, ge=0, le=60)
     write_retries: int = Field(3, ge=0, le=10)
