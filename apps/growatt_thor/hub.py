@@ -93,6 +93,10 @@ class GrowattThorHub(ADAPI):
         self._wake = asyncio.Event()
         self._prefixes: dict[str, str] = {}
         self.writers: dict[str, ChargerWriter] = {}
+        self._subscribers: dict[str, tuple[Any, frozenset[str]]] = {}
+        # name -> (topics, messages) for subscribers that are away
+        self._backlogs: dict[str, tuple[frozenset[str], list[tuple[str, str, Any]]]] = {}
+        self._sub_locks: dict[str, asyncio.Lock] = {}
         self._writer_tasks: list[asyncio.Task] = []
         self.loop = asyncio.get_running_loop()
 
@@ -163,6 +167,50 @@ class GrowattThorHub(ADAPI):
     def link(self, charger_id: str):
         """The live OCPP link of a charger, or None when it is not connected."""
         return self.system.link(charger_id)
+
+    # --- durable subscribers (nodes that must not miss a message) ---------------------
+
+    async def subscribe(self, name: str, callback: Any, topics: Any) -> None:
+        """Deliver ``topics`` to ``await callback(charger_id, topic, payload)``.
+
+        Unlike the ``growatt_thor`` event, delivery is awaited before the charger
+        gets its reply (so a StopTransaction is only acknowledged once the
+        subscriber has it safe), and messages that arrive while the subscriber
+        is away (reloading) are kept and replayed, in order, when it subscribes
+        again under the same name.
+        """
+        lock = self._sub_locks.setdefault(name, asyncio.Lock())
+        async with lock:
+            self._subscribers[name] = (callback, frozenset(topics))
+            _, backlog = self._backlogs.pop(name, ((), []))
+            if backlog:
+                self.log(f"replaying {len(backlog)} message(s) {name} missed")
+            for cid, topic, payload in backlog:
+                await self._deliver(name, callback, cid, topic, payload)
+
+    def unsubscribe(self, name: str) -> None:
+        """Stop delivering to ``name`` (keep a backlog until it subscribes again)."""
+        sub = self._subscribers.pop(name, None)
+        if sub is not None:
+            self._backlogs.setdefault(name, (sub[1], []))
+
+    async def _deliver_all(self, cid: str, topic: str, payload: dict[str, Any]) -> None:
+        for name, (callback, topics) in list(self._subscribers.items()):
+            if topic in topics:
+                async with self._sub_locks[name]:
+                    await self._deliver(name, callback, cid, topic, payload)
+        for topics, backlog in self._backlogs.values():
+            if topic in topics:
+                backlog.append((cid, topic, payload))
+                del backlog[:-10000]
+
+    async def _deliver(self, name: str, callback: Any, cid: str, topic: str,
+                       payload: dict[str, Any]) -> None:
+        try:
+            await asyncio.wait_for(callback(cid, topic, payload), 30)
+        except Exception as err:  # a subscriber's bug must not reach the charger
+            self.logger.error("subscriber %s failed on %s: %r", name, topic, err,
+                              exc_info=err)
 
     # --- controls: everything goes through the charger's write queue ------------------
     #
@@ -317,10 +365,12 @@ class GrowattThorHub(ADAPI):
         if topic == "state":
             self._dirty.add(charger_id)
             self._wake.set()
+        data = jsonable(payload)
+        await self._deliver_all(charger_id, topic, data)
         envelope = {
             "topic": topic,
             "charger_id": charger_id,
-            "payload": jsonable(payload),
+            "payload": data,
             "ts": datetime.now(timezone.utc).isoformat(),
         }
         try:

@@ -20,7 +20,7 @@ Do not run it beside a real Home Assistant: HA owns these entities there.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,9 @@ def initial_state(domain: str, conf: dict[str, Any]) -> Any:
     if domain == "input_select":
         return conf.get("initial") or conf["options"][0]
     if domain == "input_datetime":
-        return conf.get("initial") or "00:00:00"
+        if conf.get("initial"):
+            return conf["initial"]
+        return date.today().isoformat() if conf.get("has_date") else "00:00:00"
     return "unknown"  # input_button: the time of the last press
 
 
@@ -113,6 +115,11 @@ class StandaloneHelpers(ADAPI):
                 raise BadValue(f"{data.get('option')!r} is not an option")
             return data["option"]
         if service == "set_datetime":
+            if conf.get("has_date") and not conf.get("has_time"):
+                try:
+                    return date.fromisoformat(str(data.get("date"))).isoformat()
+                except ValueError:
+                    raise BadValue(f"{data.get('date')!r} is not a date") from None
             return f"{hhmm(data.get('time'))}:00"
         if service == "press":
             return datetime.now(timezone.utc).isoformat()

@@ -53,7 +53,7 @@ async def test_dashboard_shows_live_values_and_controls(ad: AppDaemon, ocpp_port
         await asyncio.to_thread(ad.wait_state, "default",
                                 "input_select.growatt_thor_charger_mode", "HA + RFID (app)")
         for value in (power, "Charging", "15.0", "223", "Start charging", "Writes queued",
-                      "HA + RFID (app)", "Grid limit"):
+                      "HA + RFID (app)", "Grid limit", "Export sessions"):
             assert value in text, f"{value} not rendered on the dashboard"
         ARTIFACTS.mkdir(exist_ok=True)
         shot = ARTIFACTS / "dashboard.png"

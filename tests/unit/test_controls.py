@@ -95,6 +95,8 @@ def test_the_package_file_defines_every_default_helper():
 
     package = yaml.safe_load(PACKAGE.read_text())
     defined = {f"{d}.{n}" for d, entries in package.items() for n in entries}
-    assert set(controls.helper_ids().values()) == defined
+    export = {"input_datetime.growatt_thor_export_from", "input_datetime.growatt_thor_export_to",
+              "input_button.growatt_thor_export_sessions"}  # the session log's
+    assert set(controls.helper_ids().values()) | export == defined
     modes = package["input_select"]["growatt_thor_charger_mode"]["options"]
     assert modes == list(controls.CHARGER_MODES.values())

@@ -162,3 +162,25 @@ class StandaloneHelpersConfig(_Strict):
     namespace: str = "default"
     package: str | None = Field(None, description="HA package file with the helpers; "
                                                   "default the one shipped with the pack")
+
+
+class SessionLogConfig(_Strict):
+    """``growatt_thor.session_log``: one CSV row per finished charging session."""
+
+    hub: str = "growatt_thor_hub"
+    path: str | None = Field(None, description="default <AppDaemon config>/growatt_thor_sessions.csv")
+    journal: str | None = Field(None, description="default <hub state_dir>/sessions_journal.json")
+    price_per_kwh: float | None = Field(None, ge=0, le=100,
+                                        description="cost when the charger reports none")
+    record_wait: float = Field(60.0, ge=0, le=3600,
+                               description="how long a stopped session waits for its record")
+    time_zone: str | None = Field(None, description="CSV times; default the hub's time_zone")
+    export_dir: str | None = Field(None, description="default HA's www folder (/local/)")
+    export_url: str = Field("/local", description="where export_dir is served")
+    retry_interval: float = Field(60.0, ge=1, le=3600)
+    helper_prefix: str = "growatt_thor"
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, v: str | None) -> str | None:
+        return HubConfig._known_zone(v)

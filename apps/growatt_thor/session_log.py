@@ -1,0 +1,273 @@
+"""The session log node: one CSV row per finished charging session, exactly once; export.
+
+apps.yaml::
+
+    growatt_thor_sessions:
+      module: growatt_thor.session_log
+      class: SessionLog
+      dependencies: [growatt_thor_hub]
+      # path: /config/growatt_thor_sessions.csv
+      # price_per_kwh: 0.25        # cost when the charger reports none
+      # export_dir: /homeassistant/www
+
+It subscribes to the hub durably (:meth:`GrowattThorHub.subscribe`): the charger
+gets its StopTransaction reply only after the journal holds the session, and
+messages that arrive while this app reloads are replayed. Accounting is
+:class:`thor.sessions.SessionBook`; files are :mod:`thor.csvlog`, always in an
+executor.
+
+Export a date range (by session start, inclusive) to
+``growatt_thor_export_<from>_<to>.csv`` in ``export_dir``:
+- HA event ``growatt_thor_export`` with ``date_from``/``date_to`` (an HA script,
+  button or card fires it), or the same event in AppDaemon's ``growatt_thor``
+  namespace;
+- the AppDaemon service ``growatt_thor/export`` (namespace ``growatt_thor``, also
+  over REST);
+- the helpers ``input_datetime.growatt_thor_export_from``/``_to`` and the button
+  ``input_button.growatt_thor_export_sessions`` (dashboard, HA UI);
+- the command line: ``python -m growatt_thor.export``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from appdaemon.adapi import ADAPI
+
+from .adapter import load_config, notify_ha
+from .thor import csvlog
+from .thor.config import SessionLogConfig
+from .thor.sessions import SessionBook
+from .thor.storage import read_json, write_json_atomic
+
+TOPICS = ("transaction_started", "meter", "transaction_stopped", "session_record")
+EXPORT_EVENT = "growatt_thor_export"
+
+
+class SessionLog(ADAPI):
+    async def initialize(self) -> None:
+        hub_name = self.args.get("hub", "growatt_thor_hub")
+        self.hub = await self.get_app(hub_name)
+        self.ha_ns = self.hub.cfg.ha_namespace if self.hub is not None else "default"
+        self.cfg: SessionLogConfig = await load_config(self, SessionLogConfig, self.ha_ns)
+        if self.hub is None:
+            raise RuntimeError(f"{self.name}: hub app {hub_name!r} is not running "
+                               f"(add it to dependencies)")
+        cfg = self.cfg
+        config_dir = Path(self.config_dir)
+        self.path = Path(cfg.path) if cfg.path else config_dir / "growatt_thor_sessions.csv"
+        self.journal_path = Path(cfg.journal) if cfg.journal else \
+            self.hub.state_dir / "sessions_journal.json"
+        if cfg.export_dir:
+            self.export_dir = Path(cfg.export_dir)
+        else:  # HA's www folder (/local/) when AppDaemon's config sits in HA's config
+            beside = config_dir.parent / "www"
+            self.export_dir = beside if beside.is_dir() else config_dir / "www"
+        csv_tz = ZoneInfo(cfg.time_zone) if cfg.time_zone else self.hub.charger_tz
+        self.book = SessionBook(
+            charger_tz=self.hub.charger_tz, csv_tz=csv_tz,
+            location={cid: c.location for cid, c in self.hub.cfg.chargers.items()},
+            price_per_kwh=cfg.price_per_kwh, record_wait=cfg.record_wait)
+        self.book.load_json(await self.run_in_executor(read_json, self.journal_path, {}))
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._failing = False
+
+        # a crash between the CSV append and the journal update: those rows are there
+        await self._reconcile()
+        await self.hub.subscribe(self.name, self._on_message, TOPICS)
+        self._ticker = await self.create_task(self._tick())
+        for ns in dict.fromkeys((self.hub.cfg.namespace, self.ha_ns)):
+            await self.listen_event(self._on_export_event, EXPORT_EVENT, namespace=ns)
+        self.register_service("growatt_thor/export", self._export_service,
+                              namespace=self.hub.cfg.namespace)
+        button = f"input_button.{cfg.helper_prefix}_export_sessions"
+        await self.listen_state(self._on_export_button, button, namespace=self.ha_ns)
+        await self._publish()
+        self.log(f"session log {self.path} ({len(self.book.open)} open, "
+                 f"{len(self.book.closing)} closing, {len(self.book.outbox)} to write); "
+                 f"exports to {self.export_dir}")
+
+    async def terminate(self) -> None:
+        hub = getattr(self, "hub", None)
+        if hub is not None:
+            hub.unsubscribe(self.name)
+        ticker = getattr(self, "_ticker", None)
+        if ticker is not None:
+            ticker.cancel()
+
+    # --- messages from the hub --------------------------------------------------------
+
+    async def _on_message(self, cid: str, topic: str, payload: dict[str, Any]) -> None:
+        now = datetime.now(timezone.utc)
+        async with self._lock:
+            if topic == "transaction_started":
+                self.book.on_started(cid, payload, now)
+            elif topic == "meter":
+                if payload.get("transaction_id") is None:
+                    return
+                self.book.on_meter(cid, payload, now)
+            elif topic == "transaction_stopped":
+                self.book.on_stopped(cid, payload, now)
+            elif topic == "session_record":
+                self.book.on_record(cid, payload["record"], now)
+            self.book.ready(now)
+            await self._save()  # before the charger gets its reply
+        self._wake.set()
+
+    async def _tick(self) -> None:
+        """Finish sessions whose record did not come, write rows, retry failed writes."""
+        while True:
+            now = datetime.now(timezone.utc)
+            async with self._lock:
+                if self.book.ready(now):
+                    await self._save()
+                wrote = await self._flush()
+            if wrote:
+                await self._publish()
+            deadline = self.book.next_deadline()
+            timeout = self.cfg.retry_interval if self.book.outbox else 3600.0
+            if deadline is not None:
+                timeout = min(timeout, max((deadline - now).total_seconds(), 0.05))
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            except asyncio.TimeoutError:
+                pass
+
+    async def _save(self) -> None:
+        await self.run_in_executor(write_json_atomic, self.journal_path, self.book.to_json())
+
+    async def _flush(self) -> bool:
+        """Append the outbox to the CSV. On failure keep it and tell the user (once)."""
+        entries = list(self.book.outbox)
+        if not entries:
+            return False
+        lines = [csvlog.format_line(e["row"][c] for c in csvlog.COLUMNS) for e in entries]
+        try:
+            await self.run_in_executor(csvlog.append_lines, self.path, lines)
+        except OSError as err:
+            msg = (f"could not write {len(entries)} session(s) to {self.path}: {err}. "
+                   f"They are kept and written as soon as the file can be written "
+                   f"(retry every {self.cfg.retry_interval:.0f} s).")
+            self.log(msg, level="ERROR")
+            if not self._failing:
+                self._failing = True
+                await notify_ha(self, self.ha_ns, "Growatt THOR: session log not written", msg)
+            return False
+        if self._failing:
+            self._failing = False
+            self.log(f"session log writable again: {len(entries)} session(s) written")
+        for e in entries:
+            self.book.written(e["id"])
+            self.log(f"session logged: {e['row']['charger_id']} {e['row']['start_time']} - "
+                     f"{e['row']['end_time']} {e['row']['energy_kwh']} kWh "
+                     f"(transaction {e['row']['transaction_id']})")
+        await self._save()
+        return True
+
+    async def _reconcile(self) -> None:
+        entries = list(self.book.outbox)
+        lines = {csvlog.format_line(e["row"][c] for c in csvlog.COLUMNS): e["id"] for e in entries}
+        present = await self.run_in_executor(csvlog.lines_present, self.path, list(lines))
+        for line in present:
+            self.book.written(lines[line])
+        if present:
+            self.log(f"{len(present)} session(s) were already in the CSV (crash before the "
+                     f"journal was updated): not written again")
+            await self._save()
+
+    # --- entities ---------------------------------------------------------------------
+
+    async def _publish(self) -> None:
+        by_charger: dict[str, list[dict[str, Any]]] = {}
+        for row in self.book.recent:
+            by_charger.setdefault(row["charger_id"], []).append(row)
+        for cid, rows in by_charger.items():
+            prefix = self.hub.entity_prefix(cid)
+            name = self.hub.friendly_name(cid)
+            last = rows[0]
+            sensors = {
+                f"sensor.{prefix}_last_session_energy": (last["energy_kwh"], {
+                    "friendly_name": f"{name} Last session energy",
+                    "unit_of_measurement": "kWh", "device_class": "energy",
+                    "icon": "mdi:battery-charging", "start_time": last["start_time"],
+                    "end_time": last["end_time"]}),
+                f"sensor.{prefix}_last_session_cost": (last["cost"] or "unknown", {
+                    "friendly_name": f"{name} Last session cost", "icon": "mdi:cash",
+                    "transaction_id": last["transaction_id"]}),
+                f"sensor.{prefix}_last_sessions": (last["end_time"], {
+                    "friendly_name": f"{name} Last sessions", "icon": "mdi:history",
+                    "sessions": rows[:5], "count": str(len(rows[:5])),
+                    "csv": str(self.path)}),
+            }
+            for eid, (state, attrs) in sensors.items():
+                try:
+                    await asyncio.wait_for(self.set_state(
+                        eid, state=state, attributes=attrs, namespace=self.ha_ns,
+                        replace=True, check_existence=False), 10)
+                except Exception as err:
+                    self.log(f"could not publish {eid}: {err}", level="WARNING")
+
+    # --- export -----------------------------------------------------------------------
+
+    async def export(self, date_from: Any, date_to: Any) -> dict[str, Any]:
+        """Export sessions started in [date_from, date_to]; returns path, rows, url.
+
+        Raises ValueError / FileNotFoundError with a message for the user.
+        """
+        d_from = csvlog.parse_date(date_from, "date_from")
+        d_to = csvlog.parse_date(date_to, "date_to")
+        path, rows = await self.run_in_executor(csvlog.export_range, self.path,
+                                                self.export_dir, d_from, d_to)
+        url = f"{self.cfg.export_url.rstrip('/')}/{path.name}"
+        self.log(f"exported {rows} session(s) {d_from}..{d_to} to {path}")
+        await notify_ha(self, self.ha_ns, "Growatt THOR: sessions exported",
+                        f"{rows} session(s) from {d_from} to {d_to}: [{path.name}]({url})")
+        return {"path": str(path), "rows": rows, "url": url}
+
+    async def _export_or_report(self, date_from: Any, date_to: Any, how: str) -> dict[str, Any]:
+        """Export and show the outcome in ``sensor.<helper_prefix>_sessions_export``."""
+        try:
+            result = await self.export(date_from, date_to)
+            state, attrs = "ok", {"message": f"{result['rows']} session(s) exported",
+                                  "path": result["path"], "url": result["url"]}
+        except (ValueError, OSError) as err:
+            msg = f"export ({how}) not done: {err}"
+            self.log(msg, level="WARNING")
+            await notify_ha(self, self.ha_ns, "Growatt THOR: export not done", msg)
+            result = {"error": str(err)}
+            state, attrs = "error", {"message": msg}
+        attrs |= {"friendly_name": "THOR sessions export", "icon": "mdi:file-export",
+                  "date_from": str(date_from), "date_to": str(date_to),
+                  "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        try:
+            await asyncio.wait_for(self.set_state(
+                f"sensor.{self.cfg.helper_prefix}_sessions_export", state=state,
+                attributes=attrs, namespace=self.ha_ns, replace=True,
+                check_existence=False), 10)
+        except Exception as err:
+            self.log(f"could not publish the export result: {err}", level="WARNING")
+        return result
+
+    async def _on_export_event(self, event: str, data: dict[str, Any], kwargs: Any) -> None:
+        await self._export_or_report(data.get("date_from"), data.get("date_to"),
+                                     f"event {EXPORT_EVENT}")
+
+    async def _export_service(self, namespace: str, domain: str, service: str,
+                              data: dict[str, Any]) -> dict[str, Any]:
+        return await self._export_or_report(data.get("date_from"), data.get("date_to"),
+                                            "service growatt_thor/export")
+
+    async def _on_export_button(self, entity: str, attribute: str, old: Any, new: Any,
+                                kwargs: Any) -> None:
+        if new in (None, "unknown", "unavailable"):
+            return
+        prefix = self.cfg.helper_prefix
+        d_from = await self.get_state(f"input_datetime.{prefix}_export_from", namespace=self.ha_ns)
+        d_to = await self.get_state(f"input_datetime.{prefix}_export_to", namespace=self.ha_ns)
+        await self._export_or_report(d_from, d_to, f"button {entity}")
