@@ -46,12 +46,12 @@ async def test_dashboard_shows_live_values_and_controls(ad: AppDaemon, ocpp_port
         power = str(sum(sim.power_w()))
         await asyncio.to_thread(ad.wait_state, "default",
                                 "sensor.growatt_thor_ev_charger_power", power)
+        await asyncio.to_thread(ad.wait_state, "default",
+                                "input_select.growatt_thor_charger_mode", "HA + RFID (app)")
         url = f"{ad.url}/GrowattThor"
         dom = await asyncio.to_thread(chromium, "--dump-dom", url, user_dir=tmp_path / "c1")
         text = re.sub(r"<[^>]+>", " ", dom.stdout)
         assert "Growatt THOR" in dom.stdout, dom.stderr[-2000:]
-        await asyncio.to_thread(ad.wait_state, "default",
-                                "input_select.growatt_thor_charger_mode", "HA + RFID (app)")
         for value in (power, "Charging", "15.0", "223", "Start charging", "Writes queued",
                       "HA + RFID (app)", "Grid limit", "Export sessions"):
             assert value in text, f"{value} not rendered on the dashboard"
