@@ -1,0 +1,206 @@
+"""Solar surplus charging: the decision, as a pure function of measurements, settings and time.
+
+:class:`SolarController` is fed one :class:`SolarInput` per measurement and
+returns a :class:`Decision`: the charging current to ask for (whole amperes,
+within ``min_current..max_current``), whether to start or stop, the surplus it
+sees, and why it waits. It knows nothing of AppDaemon or OCPP; the solar node
+sends its decisions through the charger's write queue (which enforces spacing
+and the installation limit), and ``bench/solar.py`` runs it against a model of
+the THOR.
+
+Modes: ``off`` (leave the charger alone), ``now`` (full current), ``minpv``
+(charge at least at the minimum, more from surplus), ``pv`` (surplus only).
+
+The surplus available to the car is ``-grid + ev`` (grid import positive: what
+the car draws now is part of the import), plus what a home battery charges
+with once its state of charge is at ``battery_priority_soc`` (below that the
+battery keeps it); a discharging battery never counts as surplus.
+
+Compared with a plain threshold/timer controller, three things matter on the
+THOR (measured in ``bench/solar.py``):
+- the current is set from the *lowest* surplus of the last ``smoothing_s``
+  seconds, so a passing cloud doesn't leave the car importing until the next
+  write slot (the THOR takes a write every 15 s at most);
+- the decision runs on every measurement; the write queue coalesces, so this
+  costs no extra writes;
+- stopping is decided on the grid energy the session imported, not on time
+  alone: it stops once that exceeds ``disable_import_wh`` plus
+  ``max_import_share`` of what the session took from surplus (or after
+  ``disable_delay_s`` at minimum current). A session that has run on sunshine
+  for hours rides out a kettle; one that started in a gap between clouds
+  stops at the next cloud;
+- after each stop the enable delay doubles for ``backoff_window_s``, so a
+  day of fast clouds does not turn into a start and a stop per cloud.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+MODES = ("off", "now", "minpv", "pv")
+
+
+@dataclass
+class SolarSettings:
+    mode: str = "pv"
+    min_current: int = 6
+    max_current: int = 16
+    phases: int = 1
+    voltage: float = 230.0
+    enable_threshold_w: float = 0.0  # surplus above the minimum power needed to start
+    enable_delay_s: float = 240.0
+    disable_threshold_w: float = 0.0  # import at minimum current that is tolerated freely
+    disable_delay_s: float = 180.0  # longest time at minimum current while importing
+    # or stop once the session imported more than this allowance plus max_import_share of
+    # what it took from surplus (None: stop on time alone)
+    disable_import_wh: float | None = 5.0
+    max_import_share: float = 0.02
+    smoothing_s: float = 20.0  # current from the lowest surplus of this window (0: off)
+    # after each stop, the enable delay doubles for ``backoff_window_s`` (flapping clouds)
+    enable_backoff: bool = True
+    backoff_window_s: float = 3600.0
+    max_enable_delay_s: float = 900.0
+    battery_priority_soc: float = 100.0  # the home battery charges first up to this SoC (%)
+
+    def power(self, amps: float) -> float:
+        return amps * self.voltage * self.phases
+
+
+@dataclass
+class SolarInput:
+    grid_power_w: float | None  # import positive, export negative; None: unavailable
+    ev_power_w: float = 0.0
+    charging: bool = False  # a session is running (the charger draws or may draw)
+    plugged: bool = True  # a car is connected
+    battery_power_w: float | None = None  # positive while charging
+    battery_soc: float | None = None
+
+
+@dataclass
+class Decision:
+    current: int | None  # the G_MaxCurrent to ask for; None: leave it
+    charge: bool | None  # True: start, False: stop, None: leave it
+    surplus_w: float | None
+    reason: str
+
+
+@dataclass
+class SolarController:
+    settings: SolarSettings = field(default_factory=SolarSettings)
+    _enable_since: float | None = None
+    _deficit_since: float | None = None
+    _last_t: float | None = None
+    _window: deque = field(default_factory=deque)
+    _stops: deque = field(default_factory=deque)  # times of our recent stops
+    _session_solar_wh: float = 0.0
+    _session_import_wh: float = 0.0
+
+    def enable_delay(self, now: float) -> float:
+        s = self.settings
+        while self._stops and self._stops[0] < now - s.backoff_window_s:
+            self._stops.popleft()
+        if not s.enable_backoff:
+            return s.enable_delay_s
+        return min(s.enable_delay_s * 2 ** len(self._stops),
+                   max(s.max_enable_delay_s, s.enable_delay_s))
+
+    def available(self, inp: SolarInput) -> float | None:
+        if inp.grid_power_w is None or not math.isfinite(inp.grid_power_w):
+            return None
+        avail = -inp.grid_power_w + max(inp.ev_power_w, 0.0)
+        if inp.battery_power_w is not None:
+            bp = inp.battery_power_w
+            soc = inp.battery_soc
+            if soc is not None and soc >= self.settings.battery_priority_soc:
+                avail += bp  # the car before the battery: its charging power is ours
+            else:
+                avail += min(bp, 0.0)  # a discharging battery is not surplus
+        return avail
+
+    def step(self, inp: SolarInput, now: float) -> Decision:
+        s = self.settings
+        dt = 0.0 if self._last_t is None else max(0.0, now - self._last_t)
+        self._last_t = now
+        if s.mode not in MODES:
+            return Decision(None, None, None, f"unknown mode {s.mode!r}: doing nothing")
+        if s.mode == "off":
+            self._reset()
+            return Decision(None, None, None, "off")
+        avail = self.available(inp)
+        if s.mode == "now":
+            self._reset()
+            return Decision(s.max_current, True if inp.plugged and not inp.charging else None,
+                            avail, "charging at full current")
+        if avail is None:
+            self._reset()
+            if s.mode == "minpv":
+                return Decision(s.min_current, True if inp.plugged and not inp.charging
+                                else None, None,
+                                "grid sensor unavailable: minimum current")
+            return Decision(s.min_current, False if inp.charging else None, None,
+                            "grid sensor unavailable: not charging from the grid")
+        self._window.append((now, avail))
+        while self._window and self._window[0][0] < now - s.smoothing_s:
+            self._window.popleft()
+        low = min(a for _, a in self._window) if s.smoothing_s > 0 else avail
+        target = math.floor(low / s.power(1) + 1e-9)
+        current = max(s.min_current, min(s.max_current, target))
+        min_power = s.power(s.min_current)
+        if s.mode == "minpv":
+            self._reset()
+            return Decision(current, True if inp.plugged and not inp.charging else None, avail,
+                            f"minimum plus surplus: {current} A")
+        # --- pv: surplus only
+        if not inp.charging:
+            self._deficit_since = None
+            self._session_import_wh = self._session_solar_wh = 0.0
+            if not inp.plugged:
+                self._enable_since = None
+                return Decision(None, None, avail, "no car plugged in")
+            need = min_power + s.enable_threshold_w
+            if avail < need:
+                self._enable_since = None
+                return Decision(None, None, avail,
+                                f"surplus {avail / 1000:.2f} kW below {need / 1000:.2f} kW")
+            if self._enable_since is None:
+                self._enable_since = now
+            waited = now - self._enable_since
+            delay = self.enable_delay(now)
+            if waited < delay:
+                return Decision(None, None, avail, f"surplus above {need / 1000:.2f} kW for "
+                                f"{waited:.0f} s of {delay:.0f} s")
+            self._enable_since = None
+            return Decision(current, True, avail, f"starting at {current} A")
+        self._enable_since = None
+        ev = max(inp.ev_power_w, 0.0)
+        ev_import = max(0.0, min(ev, ev - avail))
+        self._session_import_wh += ev_import * dt / 3600.0
+        self._session_solar_wh += (ev - ev_import) * dt / 3600.0
+        deficit = min_power - avail  # import at minimum current
+        if deficit <= s.disable_threshold_w:
+            self._deficit_since = None
+            return Decision(current, None, avail, f"charging from surplus at {current} A")
+        if self._deficit_since is None:
+            self._deficit_since = now
+        waited = now - self._deficit_since
+        budget_wh = None if s.disable_import_wh is None else \
+            s.disable_import_wh + s.max_import_share * self._session_solar_wh
+        over_budget = budget_wh is not None and self._session_import_wh >= budget_wh
+        if waited >= s.disable_delay_s or over_budget:
+            self._deficit_since = None
+            self._stops.append(now)
+            why = (f"the session imported {self._session_import_wh:.0f} Wh" if over_budget
+                   else f"{s.disable_delay_s:.0f} s")
+            self._session_import_wh = self._session_solar_wh = 0.0
+            return Decision(s.min_current, False, avail, f"stopping: not enough surplus ({why})")
+        budget = "" if budget_wh is None else \
+            f", {self._session_import_wh:.0f} of {budget_wh:.0f} Wh imported"
+        return Decision(s.min_current, None, avail,
+                        f"surplus {avail / 1000:.2f} kW below {min_power / 1000:.2f} kW for "
+                        f"{waited:.0f} s of {s.disable_delay_s:.0f} s{budget}")
+
+    def _reset(self) -> None:
+        self._enable_since = None
+        self._deficit_since = None
