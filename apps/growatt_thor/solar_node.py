@@ -1,0 +1,193 @@
+"""The solar surplus node: charge from what the roof exports (README "Solar surplus").
+
+apps.yaml::
+
+    growatt_thor_solar:
+      module: growatt_thor.solar_node
+      class: SolarSurplus
+      dependencies: [growatt_thor_hub]
+      grid_power_sensor: sensor.grid_power     # W, import positive (grid_sign: -1 if not)
+      # or: pv_power_sensor + house_power_sensor (house without the car)
+      # battery_power_sensor: sensor.battery_power   # W, charging positive
+      # battery_soc_sensor: sensor.battery_soc       # %
+      # phases: 1            # default: the wiring the grid meter reports, else 3
+
+The decision is :class:`thor.solar.SolarController` (pure, benchmarked in
+``bench/solar.py``); this node feeds it on every sensor change and every 10 s,
+and sends what it decides through the charger's write queue: ``G_MaxCurrent``
+for the current, RemoteStart/RemoteStop to start and stop. The mode and the
+settings are helpers from the pack's HA package (``growatt_thor_solar_*``);
+without them the values below are used.
+
+Entities: ``sensor.<prefix>_solar_mode``, ``_solar_target_current`` (A),
+``_solar_surplus`` (W) and ``_solar_status`` (why it waits).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from .node import NodeConfig, ThorNode
+from .thor.solar import MODES, SolarController, SolarInput, SolarSettings
+
+NOT_A_VALUE = (None, "unknown", "unavailable", "")
+
+# setting -> (helper name, default)
+SETTING_HELPERS = {
+    "enable_threshold_w": "solar_enable_threshold",
+    "disable_threshold_w": "solar_disable_threshold",
+    "enable_delay_s": "solar_enable_delay",
+    "disable_delay_s": "solar_disable_delay",
+    "min_current": "solar_min_current",
+    "max_current": "solar_max_current",
+    "battery_priority_soc": "solar_battery_priority_soc",
+}
+
+
+class SolarConfig(NodeConfig):
+    grid_power_sensor: str | None = None
+    grid_sign: Literal[1, -1] = 1  # -1 when the sensor shows export as positive
+    pv_power_sensor: str | None = None
+    house_power_sensor: str | None = None
+    battery_power_sensor: str | None = None
+    battery_sign: Literal[1, -1] = 1  # -1 when discharging is positive
+    battery_soc_sensor: str | None = None
+    phases: Literal[1, 3] | None = None
+    voltage: float = Field(230.0, ge=100, le=260)
+    helper_prefix: str = "growatt_thor"
+    mode: Literal["off", "now", "minpv", "pv"] = "off"  # when there is no mode helper
+    interval: float = Field(10.0, ge=1, le=300)
+    # defaults of the settings (the helpers win when they exist)
+    enable_threshold_w: float = Field(0.0, ge=-10000, le=10000)
+    disable_threshold_w: float = Field(0.0, ge=-10000, le=10000)
+    enable_delay_s: float = Field(240.0, ge=0, le=3600)
+    disable_delay_s: float = Field(180.0, ge=0, le=3600)
+    min_current: int = Field(6, ge=6, le=32)
+    max_current: int = Field(16, ge=6, le=32)
+    battery_priority_soc: float = Field(100.0, ge=0, le=100)
+    disable_import_wh: float | None = Field(5.0, ge=0)
+    max_import_share: float = Field(0.02, ge=0, le=1)
+    smoothing_s: float = Field(20.0, ge=0, le=600)
+    enable_backoff: bool = True
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "SolarConfig":
+        if self.grid_power_sensor is None and not (self.pv_power_sensor
+                                                   and self.house_power_sensor):
+            raise ValueError("set grid_power_sensor, or pv_power_sensor and house_power_sensor")
+        return self
+
+
+def to_float(value: Any) -> float | None:
+    if value in NOT_A_VALUE:
+        return None
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if v == v and abs(v) != float("inf") else None
+
+
+class SolarSurplus(ThorNode):
+    Config = SolarConfig
+
+    async def on_start(self) -> None:
+        cfg: SolarConfig = self.cfg
+        self.controller = SolarController(SolarSettings())
+        self._last_current: int | None = None
+        self._last_charge: bool | None = None
+        self.mode_helper = f"input_select.{cfg.helper_prefix}_solar_mode"
+        sensors = [cfg.grid_power_sensor, cfg.pv_power_sensor, cfg.house_power_sensor,
+                   cfg.battery_power_sensor, cfg.battery_soc_sensor, self.mode_helper]
+        sensors += [f"input_number.{cfg.helper_prefix}_{h}" for h in SETTING_HELPERS.values()]
+        for eid in filter(None, sensors):
+            await self.listen_state(self._changed, eid, namespace=self.ha_namespace)
+        await self.run_every(self._tick, "now+1", cfg.interval)
+
+    async def _changed(self, *args: Any, **kwargs: Any) -> None:
+        await self.decide()
+
+    async def _tick(self, kwargs: Any) -> None:
+        await self.decide()
+
+    async def _state(self, eid: str | None) -> Any:
+        return None if eid is None else await self.get_state(eid, namespace=self.ha_namespace)
+
+    async def settings(self, charger: dict[str, Any]) -> SolarSettings:
+        cfg: SolarConfig = self.cfg
+        values = {k: getattr(cfg, k) for k in SETTING_HELPERS}
+        for key, helper in SETTING_HELPERS.items():
+            v = to_float(await self._state(f"input_number.{cfg.helper_prefix}_{helper}"))
+            if v is not None:
+                values[key] = v
+        mode = await self._state(self.mode_helper)
+        mode = mode if mode in MODES else cfg.mode
+        grid = charger.get("grid") or {}
+        phases = cfg.phases or (grid.get("wiring") if grid.get("wiring") in (1, 3) else 3)
+        limit = self.installation_limit
+        return SolarSettings(
+            mode=mode, phases=phases, voltage=cfg.voltage,
+            min_current=int(min(values["min_current"], limit)),
+            max_current=int(min(values["max_current"], limit)),
+            enable_threshold_w=values["enable_threshold_w"],
+            disable_threshold_w=values["disable_threshold_w"],
+            enable_delay_s=values["enable_delay_s"], disable_delay_s=values["disable_delay_s"],
+            battery_priority_soc=values["battery_priority_soc"],
+            disable_import_wh=cfg.disable_import_wh, max_import_share=cfg.max_import_share,
+            smoothing_s=cfg.smoothing_s, enable_backoff=cfg.enable_backoff)
+
+    async def measurements(self, charger: dict[str, Any]) -> SolarInput:
+        cfg: SolarConfig = self.cfg
+        meter = charger.get("meter") or {}
+        ev = float(meter.get("power") or 0.0) if self.charging(charger) else 0.0
+        if cfg.grid_power_sensor:
+            g = to_float(await self._state(cfg.grid_power_sensor))
+            grid = None if g is None else g * cfg.grid_sign
+        else:
+            pv = to_float(await self._state(cfg.pv_power_sensor))
+            house = to_float(await self._state(cfg.house_power_sensor))
+            grid = None if pv is None or house is None else house + ev - pv
+        bp = to_float(await self._state(cfg.battery_power_sensor))
+        return SolarInput(grid_power_w=grid, ev_power_w=ev, charging=self.charging(charger),
+                          plugged=self.plugged(charger),
+                          battery_power_w=None if bp is None else bp * cfg.battery_sign,
+                          battery_soc=to_float(await self._state(cfg.battery_soc_sensor)))
+
+    async def decide(self) -> None:
+        charger = self.charger
+        if charger is None or not charger.get("connected"):
+            await self.publish("solar_status", "waiting for the charger")
+            return
+        self.controller.settings = await self.settings(charger)
+        inp = await self.measurements(charger)
+        d = self.controller.step(inp, time.monotonic())
+        s = self.controller.settings
+        await self.publish("solar_mode", s.mode, friendly_name="THOR solar mode")
+        await self.publish("solar_status", d.reason[:250], friendly_name="THOR solar status")
+        await self.publish("solar_surplus", "unknown" if d.surplus_w is None
+                           else round(d.surplus_w), unit_of_measurement="W",
+                           device_class="power", friendly_name="THOR solar surplus")
+        await self.publish("solar_target_current", "unknown" if d.current is None
+                           else d.current, unit_of_measurement="A",
+                           friendly_name="THOR solar target current")
+        if s.mode == "off":
+            self._last_current = self._last_charge = None
+            return
+        reported = to_float((charger.get("config") or {}).get("G_MaxCurrent"))
+        if (self._last_current is not None and reported != self._last_current
+                and not self.hub.write_pending("G_MaxCurrent", self.charger_id)):
+            self._last_current = None  # someone else changed it: ask again
+        if d.current is not None and d.charge is not False and d.current != self._last_current:
+            self._last_current = d.current
+            self.set_current(d.current)
+        if d.charge is not None and d.charge != self._last_charge:
+            self._last_charge = d.charge
+            if d.charge:
+                self.start_charging()
+            else:
+                self.stop_charging()
+        elif d.charge is None:
+            self._last_charge = None

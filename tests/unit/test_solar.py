@@ -1,0 +1,133 @@
+"""The solar surplus decision on hand-made situations (time in seconds)."""
+
+from __future__ import annotations
+
+from growatt_thor.cheap_hours import cheapest_hours
+from growatt_thor.thor.solar import SolarController, SolarInput, SolarSettings
+
+
+def ctl(**kw) -> SolarController:
+    base = dict(mode="pv", phases=1, enable_delay_s=60, disable_delay_s=180, smoothing_s=0,
+                disable_import_wh=None, enable_backoff=False)
+    return SolarController(SolarSettings(**{**base, **kw}))
+
+
+def idle(grid: float, **kw) -> SolarInput:
+    return SolarInput(grid_power_w=grid, ev_power_w=0, charging=False, plugged=True, **kw)
+
+
+def charging(grid: float, ev: float, **kw) -> SolarInput:
+    return SolarInput(grid_power_w=grid, ev_power_w=ev, charging=True, plugged=True, **kw)
+
+
+def test_starts_only_after_the_surplus_held_for_the_enable_delay():
+    c = ctl()
+    d = c.step(idle(-1500), 0)  # 1.5 kW export > 6 A * 230 V = 1.38 kW
+    assert (d.charge, d.current) == (None, None)
+    assert d.reason == "surplus above 1.38 kW for 0 s of 60 s"
+    assert c.step(idle(-1500), 59).charge is None
+    d = c.step(idle(-1500), 60)
+    assert (d.charge, d.current) == (True, 6)
+
+
+def test_a_dip_below_the_threshold_restarts_the_wait():
+    c = ctl(enable_threshold_w=200)
+    c.step(idle(-1700), 0)
+    d = c.step(idle(-1500), 30)  # 1.5 kW < 1.38 + 0.2 kW
+    assert d.charge is None and "below 1.58 kW" in d.reason
+    c.step(idle(-1700), 40)
+    assert c.step(idle(-1700), 99).charge is None
+    assert c.step(idle(-1700), 100).charge is True
+
+
+def test_current_follows_the_surplus_in_whole_amperes_within_limits():
+    c = ctl(max_current=16)
+    # car draws 6 A (1380 W) and 1000 W still go to the grid: 2380 W -> 10 A
+    assert c.step(charging(-1000, 1380), 0).current == 10
+    assert c.step(charging(-9000, 1380), 10).current == 16
+    assert c.step(charging(-1000, 1380, battery_power_w=0, battery_soc=50), 20).current == 10
+
+
+def test_smoothing_uses_the_lowest_surplus_of_the_window():
+    c = ctl(smoothing_s=20)
+    assert c.step(charging(-1000, 1380), 0).current == 10
+    assert c.step(charging(-3000, 1380), 10).current == 10  # the dip at t=0 still counts
+    assert c.step(charging(-3000, 1380), 31).current == 16  # max current
+
+
+def test_stops_after_the_disable_delay_and_hysteresis_keeps_it_running_meanwhile():
+    c = ctl()
+    d = c.step(charging(500, 1380), 0)  # importing 500 W at minimum current
+    assert (d.charge, d.current) == (None, 6)
+    assert "below 1.38 kW for 0 s of 180 s" in d.reason
+    assert c.step(charging(-100, 1380), 100).charge is None  # surplus back: timer reset
+    c.step(charging(500, 1380), 110)
+    assert c.step(charging(500, 1380), 289).charge is None
+    assert c.step(charging(500, 1380), 290).charge is False
+
+
+def test_the_import_budget_stops_a_short_fresh_session_early():
+    c = ctl(disable_import_wh=5, max_import_share=0.02)
+    c.step(charging(1500, 1380), 0)
+    d = c.step(charging(1500, 1380), 10)  # 1380 W from the grid for 10 s: 3.8 Wh
+    assert d.charge is None and "4 of 5 Wh imported" in d.reason
+    d = c.step(charging(1500, 1380), 20)
+    assert d.charge is False and "imported 8 Wh" in d.reason
+
+
+def test_backoff_doubles_the_enable_delay_after_a_stop():
+    c = ctl(enable_backoff=True, disable_delay_s=0)
+    assert c.step(charging(500, 1380), 0).charge is False
+    c.step(idle(-2000), 10)
+    assert c.step(idle(-2000), 129).charge is None
+    assert "of 120 s" in c.step(idle(-2000), 100).reason
+    assert c.step(idle(-2000), 130).charge is True
+
+
+def test_battery_keeps_its_surplus_below_the_priority_soc():
+    c = ctl(battery_priority_soc=80)
+    low = SolarInput(grid_power_w=0, ev_power_w=0, charging=False, plugged=True,
+                     battery_power_w=3000, battery_soc=50)
+    assert c.available(low) == 0
+    high = SolarInput(grid_power_w=0, ev_power_w=0, charging=False, plugged=True,
+                      battery_power_w=3000, battery_soc=90)
+    assert c.available(high) == 3000
+    discharging = SolarInput(grid_power_w=0, ev_power_w=2000, battery_power_w=-2000,
+                             battery_soc=90)
+    assert c.available(discharging) == 0  # the battery feeding the car is not surplus
+
+
+def test_modes():
+    assert ctl(mode="now").step(idle(2000), 0).current == 16
+    assert ctl(mode="now").step(idle(2000), 0).charge is True
+    d = ctl(mode="minpv").step(idle(3000), 0)
+    assert (d.charge, d.current) == (True, 6)
+    assert ctl(mode="minpv").step(charging(-1000, 1380), 0).current == 10
+    assert ctl(mode="off").step(charging(5000, 1380), 0).charge is None
+    c = ctl()
+    c.step(idle(-2000), 0)
+    c.settings.mode = "off"  # a mode change resets the timers
+    c.step(idle(-2000), 30)
+    c.settings.mode = "pv"
+    assert c.step(idle(-2000), 70).charge is None
+
+
+def test_sensor_unavailable_falls_back_safely_and_says_so():
+    d = ctl().step(SolarInput(grid_power_w=None, charging=True, ev_power_w=1380), 0)
+    assert d.charge is False and "unavailable" in d.reason
+    d = ctl(mode="minpv").step(SolarInput(grid_power_w=None, charging=True), 0)
+    assert (d.charge, d.current) == (None, 6) and "unavailable" in d.reason
+    d = ctl().step(SolarInput(grid_power_w=float("nan"), charging=False), 0)
+    assert d.charge is None and "unavailable" in d.reason
+
+
+def test_no_car_no_start():
+    d = ctl(enable_delay_s=0).step(SolarInput(grid_power_w=-5000, plugged=False), 0)
+    assert d.charge is None and d.reason == "no car plugged in"
+
+
+def test_cheapest_hours():
+    prices = [0.30] * 24
+    prices[3], prices[14], prices[2] = 0.10, 0.05, 0.10
+    assert cheapest_hours(prices, 2) == {14, 2}
+    assert cheapest_hours(prices, 3) == {14, 2, 3}
