@@ -122,6 +122,9 @@ class ThorSimulator:
         self.connected = asyncio.Event()
         self.boots = 0
         self.reject_keys: set[str] = set()  # ChangeConfiguration answers Rejected
+        # a flaky THOR: the next N calls of an action get a CALLERROR / no answer at all
+        self.fail_next: dict[str, int] = {}
+        self.ignore_next: dict[str, int] = {}
         self._ids = itertools.count(100)
         self._ws: ClientConnection | None = None
         self._pending: dict[str, asyncio.Future] = {}
@@ -361,7 +364,13 @@ class ThorSimulator:
         _, uid, action, payload = frame
         after = None
         handler = getattr(self, f"_on_{action}", None)
-        if handler is None:
+        if self.ignore_next.get(action, 0) > 0:
+            self.ignore_next[action] -= 1
+            return
+        if self.fail_next.get(action, 0) > 0:
+            self.fail_next[action] -= 1
+            reply: list[Any] = [4, uid, "InternalError", "busy", {}]
+        elif handler is None:
             reply: list[Any] = [4, uid, "NotImplemented", f"{action} not supported", {}]
         else:
             result, after = handler(payload)

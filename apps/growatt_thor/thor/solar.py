@@ -57,6 +57,9 @@ class SolarSettings:
     # what it took from surplus (None: stop on time alone)
     disable_import_wh: float | None = 5.0
     max_import_share: float = 0.02
+    # None: the budget is per session; else the import and surplus energy are remembered
+    # across sessions with this time constant (a sunny morning buys an afternoon cloud)
+    budget_memory_s: float | None = None
     smoothing_s: float = 20.0  # current from the lowest surplus of this window (0: off)
     # after each stop, the enable delay doubles for ``backoff_window_s`` (flapping clouds)
     enable_backoff: bool = True
@@ -155,7 +158,7 @@ class SolarController:
         # --- pv: surplus only
         if not inp.charging:
             self._deficit_since = None
-            self._session_import_wh = self._session_solar_wh = 0.0
+            self._forget(dt, charging=False)
             if not inp.plugged:
                 self._enable_since = None
                 return Decision(None, None, avail, "no car plugged in")
@@ -176,6 +179,7 @@ class SolarController:
         self._enable_since = None
         ev = max(inp.ev_power_w, 0.0)
         ev_import = max(0.0, min(ev, ev - avail))
+        self._forget(dt, charging=True)
         self._session_import_wh += ev_import * dt / 3600.0
         self._session_solar_wh += (ev - ev_import) * dt / 3600.0
         deficit = min_power - avail  # import at minimum current
@@ -193,13 +197,24 @@ class SolarController:
             self._stops.append(now)
             why = (f"the session imported {self._session_import_wh:.0f} Wh" if over_budget
                    else f"{s.disable_delay_s:.0f} s")
-            self._session_import_wh = self._session_solar_wh = 0.0
+            if s.budget_memory_s is None:
+                self._session_import_wh = self._session_solar_wh = 0.0
             return Decision(s.min_current, False, avail, f"stopping: not enough surplus ({why})")
         budget = "" if budget_wh is None else \
             f", {self._session_import_wh:.0f} of {budget_wh:.0f} Wh imported"
         return Decision(s.min_current, None, avail,
                         f"surplus {avail / 1000:.2f} kW below {min_power / 1000:.2f} kW for "
                         f"{waited:.0f} s of {s.disable_delay_s:.0f} s{budget}")
+
+    def _forget(self, dt: float, charging: bool) -> None:
+        memory = self.settings.budget_memory_s
+        if memory is None:
+            if not charging:  # per session: a new session starts from nothing
+                self._session_import_wh = self._session_solar_wh = 0.0
+            return
+        keep = math.exp(-dt / memory) if memory > 0 else 0.0
+        self._session_import_wh *= keep
+        self._session_solar_wh *= keep
 
     def _reset(self) -> None:
         self._enable_since = None

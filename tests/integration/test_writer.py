@@ -1,0 +1,112 @@
+"""One charger's write queue against a real link and a flaky simulated THOR (no AppDaemon)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pytest
+
+from growatt_thor.link import LinkSettings
+from growatt_thor.server import CentralSystem
+from growatt_thor.thor.writequeue import QueueSettings
+from growatt_thor.writer import ChargerWriter, WriterSettings
+from tests.helpers import async_wait_for
+from tests.integration.test_link import Hooks, sim_for
+
+
+@pytest.fixture
+async def rig():
+    hooks = Hooks()
+    cs = CentralSystem(hooks, LinkSettings(call_timeout=1, startup_delay=0.05),
+                       logging.getLogger("test.cs"))
+    await cs.serve("127.0.0.1", 0)
+    writers: list[ChargerWriter] = []
+    tasks: list[asyncio.Task] = []
+
+    def writer_for(cid: str, **queue: Any) -> ChargerWriter:
+        w = ChargerWriter(cid, cs.state(cid), lambda: cs.link(cid),
+                          lambda topic, payload: hooks.emit(cid, topic, payload),
+                          WriterSettings(queue=QueueSettings(**{
+                              "spacing": 0.3, "settle": 0, "backoff": 0.2, "retries": 2,
+                              "poll_pause": 0.1, **queue}), max_current=16),
+                          logging.getLogger("test.writer"))
+        writers.append(w)
+        tasks.append(asyncio.ensure_future(w.run()))
+        return w
+
+    yield cs, hooks, writer_for
+    for t in tasks:
+        t.cancel()
+    await cs.close()
+
+
+def results(hooks: Hooks) -> list[tuple[str, str]]:
+    return [(p["status"], p["value"]) for _, t, p in hooks.events if t == "write"]
+
+
+async def test_callerror_and_timeout_are_retried_with_backoff_then_answered(rig):
+    cs, hooks, writer_for = rig
+    async with sim_for(cs) as sim:
+        await sim.wait_connected()
+        w = writer_for(sim.s.serial)
+        await async_wait_for(lambda: sim.calls("GetConfiguration"), what="start-up")
+        sim.fail_next["ChangeConfiguration"] = 1
+        sim.ignore_next["ChangeConfiguration"] = 0
+        w.set_config("G_MaxCurrent", 10)
+        await async_wait_for(lambda: ("Accepted", "10") in results(hooks), timeout=10,
+                             what="accepted after a retry")
+        assert results(hooks) == [("retrying", "10"), ("Accepted", "10")]
+        # a call that gets no answer at all (1 s timeout) is retried too
+        sim.ignore_next["ChangeConfiguration"] = 1
+        w.set_config("G_MaxCurrent", 12)
+        await async_wait_for(lambda: ("Accepted", "12") in results(hooks), timeout=10,
+                             what="accepted after a timeout")
+        assert [c["value"] for c in sim.calls("ChangeConfiguration")] == ["10", "10", "12", "12"]
+        t = sim.call_times("ChangeConfiguration")
+        assert t[1] - t[0] >= 0.3 and t[3] - t[2] >= 1.0  # spacing / the timeout itself
+
+
+async def test_a_write_that_keeps_failing_is_given_up_and_reported(rig):
+    cs, hooks, writer_for = rig
+    async with sim_for(cs) as sim:
+        await sim.wait_connected()
+        w = writer_for(sim.s.serial)
+        sim.fail_next["ChangeConfiguration"] = 10
+        w.set_config("G_ExternalLimitPower", 9)
+        await async_wait_for(lambda: any(s == "failed" for s, _ in results(hooks)),
+                             timeout=15, what="given up")
+        assert len(sim.calls("ChangeConfiguration")) == 3  # first try + 2 retries
+        failed = [p for _, t, p in hooks.events if t == "write" and p["status"] == "failed"]
+        assert "gave up after 3 attempts" in failed[0]["message"]
+        assert w.summary()["length"] == 0
+
+
+async def test_reboot_required_is_reported_and_queued_writes_follow_the_reboot(rig):
+    cs, hooks, writer_for = rig
+    async with sim_for(cs) as sim:
+        await sim.wait_connected()
+        w = writer_for(sim.s.serial)
+        await async_wait_for(lambda: sim.calls("GetConfiguration"), what="start-up")
+        boots = sim.boots
+        w.set_config("G_ChargerMode", "Plug & Charge")
+        w.set_config("G_MaxCurrent", 11)  # goes after the reboot
+        await async_wait_for(lambda: ("RebootRequired", "1") in results(hooks), timeout=10,
+                             what="RebootRequired reported")
+        await async_wait_for(lambda: sim.boots > boots and sim.config["G_MaxCurrent"] == "11",
+                             timeout=15, what="the queued write after the reboot")
+        assert [c["key"] for c in sim.calls("ChangeConfiguration")] == [
+            "G_ChargerMode", "G_MaxCurrent"]
+
+
+async def test_above_the_limit_never_reaches_the_wire(rig):
+    cs, hooks, writer_for = rig
+    async with sim_for(cs) as sim:
+        await sim.wait_connected()
+        w = writer_for(sim.s.serial)
+        for amps in (40, 32, 16.9, "17", 1e9):
+            w.set_config("G_MaxCurrent", amps)
+            await async_wait_for(lambda: not w.pending("G_MaxCurrent"), timeout=10)
+        values = {c["value"] for c in sim.calls("ChangeConfiguration")}
+        assert values == {"16"}
