@@ -245,6 +245,12 @@ def main() -> None:
         if best.ev_kwh == 0:
             print("  no surplus above the minimum charging power all day")
             continue
+        if pack.ev_kwh == 0:
+            spare = pack_settings(1).enable_threshold_w
+            print(f"  pack charged nothing (the surplus never held {spare:.0f} W above the "
+                  f"minimum for long enough); baseline {base.share:.1f} % of "
+                  f"{base.ev_kwh:.2f} kWh")
+            continue
         checks = {"share >= 95 % of ideal": pack.share >= 0.95 * best.share,
                   "share above baseline": pack.share > base.share + 0.005,
                   "starts+stops <= baseline": pack.switches <= base.switches}

@@ -61,16 +61,17 @@ class SolarConfig(NodeConfig):
     mode: Literal["off", "now", "minpv", "pv"] = "off"  # when there is no mode helper
     interval: float = Field(10.0, ge=1, le=300)
     # defaults of the settings (the helpers win when they exist)
-    enable_threshold_w: float = Field(0.0, ge=-10000, le=10000)
+    enable_threshold_w: float = Field(300.0, ge=-10000, le=10000)
     disable_threshold_w: float = Field(0.0, ge=-10000, le=10000)
-    enable_delay_s: float = Field(240.0, ge=0, le=3600)
-    disable_delay_s: float = Field(180.0, ge=0, le=3600)
+    enable_delay_s: float = Field(360.0, ge=0, le=3600)
+    disable_delay_s: float = Field(300.0, ge=0, le=3600)
     min_current: int = Field(6, ge=6, le=32)
     max_current: int = Field(16, ge=6, le=32)
     battery_priority_soc: float = Field(100.0, ge=0, le=100)
     disable_import_wh: float | None = Field(5.0, ge=0)
-    max_import_share: float = Field(0.02, ge=0, le=1)
-    smoothing_s: float = Field(20.0, ge=0, le=600)
+    max_import_share: float = Field(0.04, ge=0, le=1)
+    budget_memory_s: float | None = Field(1800.0, ge=0)
+    smoothing_s: float = Field(0.0, ge=0, le=600)
     enable_backoff: bool = True
 
     @model_validator(mode="after")
@@ -137,7 +138,8 @@ class SolarSurplus(ThorNode):
             enable_delay_s=values["enable_delay_s"], disable_delay_s=values["disable_delay_s"],
             battery_priority_soc=values["battery_priority_soc"],
             disable_import_wh=cfg.disable_import_wh, max_import_share=cfg.max_import_share,
-            smoothing_s=cfg.smoothing_s, enable_backoff=cfg.enable_backoff)
+            smoothing_s=cfg.smoothing_s, enable_backoff=cfg.enable_backoff,
+            budget_memory_s=cfg.budget_memory_s)
 
     async def measurements(self, charger: dict[str, Any]) -> SolarInput:
         cfg: SolarConfig = self.cfg

@@ -8,7 +8,8 @@ from growatt_thor.thor.solar import SolarController, SolarInput, SolarSettings
 
 def ctl(**kw) -> SolarController:
     base = dict(mode="pv", phases=1, enable_delay_s=60, disable_delay_s=180, smoothing_s=0,
-                disable_import_wh=None, enable_backoff=False)
+                disable_import_wh=None, enable_backoff=False, enable_threshold_w=0,
+                budget_memory_s=None)
     return SolarController(SolarSettings(**{**base, **kw}))
 
 
@@ -73,6 +74,20 @@ def test_the_import_budget_stops_a_short_fresh_session_early():
     assert d.charge is None and "4 of 5 Wh imported" in d.reason
     d = c.step(charging(1500, 1380), 20)
     assert d.charge is False and "imported 8 Wh" in d.reason
+
+
+def test_the_budget_memory_lets_a_sunny_stretch_pay_for_a_cloud():
+    c = ctl(disable_import_wh=5, max_import_share=0.04, budget_memory_s=1800)
+    for t in range(0, 3600, 10):  # an hour at 10 A, all from surplus
+        c.step(charging(-920, 1380), t)
+    d = c.step(charging(300, 1380), 3600)  # a cloud: 300 W import at 6 A
+    for t in range(3610, 3700, 10):
+        d = c.step(charging(300, 1380), t)
+    assert d.charge is None  # 90 s of 300 W is 7.5 Wh: well inside 5 Wh + 4 % of ~2.3 kWh
+    fresh = ctl(disable_import_wh=5, max_import_share=0.04, budget_memory_s=1800)
+    for t in range(0, 100, 10):
+        d = fresh.step(charging(300, 1380), t)
+    assert d.charge is False  # the same cloud right after a start: stop
 
 
 def test_backoff_doubles_the_enable_delay_after_a_stop():

@@ -16,21 +16,22 @@ the car draws now is part of the import), plus what a home battery charges
 with once its state of charge is at ``battery_priority_soc`` (below that the
 battery keeps it); a discharging battery never counts as surplus.
 
-Compared with a plain threshold/timer controller, three things matter on the
-THOR (measured in ``bench/solar.py``):
-- the current is set from the *lowest* surplus of the last ``smoothing_s``
-  seconds, so a passing cloud doesn't leave the car importing until the next
-  write slot (the THOR takes a write every 15 s at most);
-- the decision runs on every measurement; the write queue coalesces, so this
-  costs no extra writes;
-- stopping is decided on the grid energy the session imported, not on time
-  alone: it stops once that exceeds ``disable_import_wh`` plus
-  ``max_import_share`` of what the session took from surplus (or after
-  ``disable_delay_s`` at minimum current). A session that has run on sunshine
-  for hours rides out a kettle; one that started in a gap between clouds
-  stops at the next cloud;
-- after each stop the enable delay doubles for ``backoff_window_s``, so a
-  day of fast clouds does not turn into a start and a stop per cloud.
+Compared with a plain threshold/timer controller (evcc's defaults), what
+matters on the THOR, measured in ``bench/solar.py`` (the defaults here are the
+best of a random search over these settings on that benchmark):
+- the decision runs on every grid reading; the write queue coalesces, so this
+  costs no extra writes, and a falling surplus is followed within one write slot;
+- stopping is decided on the grid energy imported, not on time alone: it stops
+  once the import exceeds ``disable_import_wh`` plus ``max_import_share`` of
+  what was taken from surplus (both remembered with a ``budget_memory_s`` time
+  constant, so a sunny half hour buys a passing cloud and a cloudy one does
+  not), or after ``disable_delay_s`` at minimum current;
+- it starts only with ``enable_threshold_w`` to spare for ``enable_delay_s``, and
+  after each stop the delay doubles for ``backoff_window_s``: on a day of fast
+  clouds it charges in the sunnier stretches instead of starting and stopping
+  with every cloud. The price is energy: on such a day it puts much less of the
+  surplus into the car than a controller that rides through clouds on grid power
+  (see the README for the numbers); ``minpv`` or a shorter delay trade the other way.
 """
 
 from __future__ import annotations
@@ -49,22 +50,22 @@ class SolarSettings:
     max_current: int = 16
     phases: int = 1
     voltage: float = 230.0
-    enable_threshold_w: float = 0.0  # surplus above the minimum power needed to start
-    enable_delay_s: float = 240.0
+    enable_threshold_w: float = 300.0  # surplus above the minimum power needed to start
+    enable_delay_s: float = 360.0
     disable_threshold_w: float = 0.0  # import at minimum current that is tolerated freely
-    disable_delay_s: float = 180.0  # longest time at minimum current while importing
+    disable_delay_s: float = 300.0  # longest time at minimum current while importing
     # or stop once the session imported more than this allowance plus max_import_share of
     # what it took from surplus (None: stop on time alone)
     disable_import_wh: float | None = 5.0
-    max_import_share: float = 0.02
+    max_import_share: float = 0.04
     # None: the budget is per session; else the import and surplus energy are remembered
     # across sessions with this time constant (a sunny morning buys an afternoon cloud)
-    budget_memory_s: float | None = None
-    smoothing_s: float = 20.0  # current from the lowest surplus of this window (0: off)
+    budget_memory_s: float | None = 1800.0
+    smoothing_s: float = 0.0  # current from the lowest surplus of this window (0: off)
     # after each stop, the enable delay doubles for ``backoff_window_s`` (flapping clouds)
     enable_backoff: bool = True
-    backoff_window_s: float = 3600.0
-    max_enable_delay_s: float = 900.0
+    backoff_window_s: float = 900.0
+    max_enable_delay_s: float = 600.0
     battery_priority_soc: float = 100.0  # the home battery charges first up to this SoC (%)
 
     def power(self, amps: float) -> float:
