@@ -10,7 +10,7 @@ apps.yaml::
       # or: pv_power_sensor + house_power_sensor (house without the car)
       # battery_power_sensor: sensor.battery_power   # W, charging positive
       # battery_soc_sensor: sensor.battery_soc       # %
-      # phases: 1            # default: the wiring the grid meter reports, else 3
+      # phases: 1            # default: what the car draws on, else the grid meter's wiring
 
 The decision is :class:`thor.solar.SolarController` (pure, benchmarked in
 ``bench/solar.py``); this node feeds it on every sensor change and every 10 s,
@@ -126,8 +126,7 @@ class SolarSurplus(ThorNode):
                 values[key] = v
         mode = await self._state(self.mode_helper)
         mode = mode if mode in MODES else cfg.mode
-        grid = charger.get("grid") or {}
-        phases = cfg.phases or (grid.get("wiring") if grid.get("wiring") in (1, 3) else 3)
+        phases = cfg.phases or self.detected_phases(charger)
         limit = self.installation_limit
         return SolarSettings(
             mode=mode, phases=phases, voltage=cfg.voltage,
@@ -140,6 +139,23 @@ class SolarSurplus(ThorNode):
             disable_import_wh=cfg.disable_import_wh, max_import_share=cfg.max_import_share,
             smoothing_s=cfg.smoothing_s, enable_backoff=cfg.enable_backoff,
             budget_memory_s=cfg.budget_memory_s)
+
+    def detected_phases(self, charger: dict[str, Any]) -> int:
+        """Phases the car draws on (MeterValues while charging), else the grid meter's wiring.
+
+        The captured THOR reports wiring 1 for its external meter while charging on
+        three phases, so the charger's own per-phase currents come first.
+        """
+        meter = charger.get("meter") or {}
+        if self.charging(charger) and (meter.get("current_l1") or 0) > 1:
+            live = sum(1 for p in ("l1", "l2", "l3") if (meter.get(f"current_{p}") or 0) > 1)
+            if live in (1, 3):
+                self._phases_seen = live
+        seen = getattr(self, "_phases_seen", None)
+        if seen:
+            return seen
+        wiring = (charger.get("grid") or {}).get("wiring")
+        return wiring if wiring in (1, 3) else 3
 
     async def measurements(self, charger: dict[str, Any]) -> SolarInput:
         cfg: SolarConfig = self.cfg

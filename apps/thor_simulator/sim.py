@@ -97,10 +97,12 @@ class GridMeter:
     current: tuple[int, int, int] = (1, 2, 0)
     power: int = 826
 
-    def data(self) -> str:
+    def data(self, charging_w: float = 0.0) -> str:
+        """The reply; ``power`` is the house (``self.power``) plus what the car draws."""
         v, c = self.voltage, self.current
         return (f"used=1&wring={self.wiring}&u-voltage={v[0]}&v-voltage={v[1]}&w-voltage={v[2]}"
-                f"&u-current={c[0]}&v-current={c[1]}&w-current={c[2]}&power={self.power}")
+                f"&u-current={c[0]}&v-current={c[1]}&w-current={c[2]}"
+                f"&power={int(self.power + charging_w)}")
 
 
 class ThorSimulator:
@@ -198,6 +200,9 @@ class ThorSimulator:
         self.status, self.info = "Charging", ""
         await self.send_status()
         return tx
+
+    def charging_power(self) -> float:
+        return float(sum(self.power_w())) if self.session is not None else 0.0
 
     def power_w(self) -> list[float]:
         volts = [223.4, 222.2, 222.4][: self.s.phases]
@@ -428,7 +433,7 @@ class ThorSimulator:
     def _on_DataTransfer(self, p: dict) -> tuple[dict, Any]:
         mid = p.get("messageId")
         if mid == "get_external_meterval":
-            return {"status": "Accepted", "data": self.grid.data()}, None
+            return {"status": "Accepted", "data": self.grid.data(self.charging_power())}, None
         if mid == "appconfigmode":
             return {"status": "Accepted"}, None
         return {"status": "UnknownMessageId"}, None
