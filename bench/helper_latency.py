@@ -19,7 +19,6 @@ import asyncio
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,7 +29,8 @@ from tests.adharness import AppDaemon  # noqa: E402
 from tests.conftest import controls_apps  # noqa: E402
 from tests.hass import HomeAssistant  # noqa: E402
 from tests.helpers import async_wait_for, free_port  # noqa: E402
-from thor_simulator import SimSettings, ThorSimulator  # noqa: E402
+from tests.e2e.test_standalone import sim_for  # noqa: E402
+from thor_simulator import ThorSimulator  # noqa: E402
 
 HELPER = "input_number.growatt_thor_max_current"
 
@@ -78,8 +78,7 @@ async def run(samples: int, settle: float, with_ha: bool) -> dict[str, list[floa
             ad.apps["growatt_thor_hub"]["write_settle"] = settle
             ad.write_apps(ad.apps)
             await asyncio.to_thread(ad.start)
-            sim = ThorSimulator(SimSettings(url=f"ws://127.0.0.1:{port}/ocpp/ws",
-                                            reconnect_delay=(0.2, 0.5), call_timeout=5))
+            sim = sim_for(port)
             try:
                 await sim.start()
                 await sim.wait_connected()

@@ -12,7 +12,7 @@ from growatt_thor.standalone import PACKAGE
 from tests.conftest import controls_apps
 from tests.hass import HomeAssistant
 from tests.helpers import async_wait_for, free_port
-from thor_simulator import SimSettings, ThorSimulator
+from tests.e2e.test_standalone import sim_for
 
 pytestmark = pytest.mark.ha
 P = "growatt_thor_ev_charger"
@@ -44,8 +44,7 @@ async def test_entities_in_home_assistant_and_ha_restart(tmp_path: Path, home_as
     ad = AppDaemon(tmp_path / "ad", controls_apps(ocpp_port, standalone=False),
                    plugins={"HASS": {"type": "hass", "ha_url": ha.url, "token": ha.token}})
     await asyncio.to_thread(ad.start)
-    sim = ThorSimulator(SimSettings(url=f"ws://127.0.0.1:{ocpp_port}/ocpp/ws",
-                                    reconnect_delay=(0.2, 0.5), call_timeout=5))
+    sim = sim_for(ocpp_port)
     try:
         await sim.start()
         await sim.wait_connected()

@@ -6,6 +6,7 @@ import asyncio
 import csv
 from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -16,6 +17,7 @@ from tests.helpers import async_wait_for
 from thor_simulator.sim import ID_TAG
 
 CID = "XGJ00003214700CA"
+AMS = ZoneInfo("Europe/Amsterdam")
 
 
 @pytest.fixture
@@ -51,7 +53,7 @@ async def wait_rows(log: Path, n: int, timeout: float = 20) -> list[dict[str, st
 
 async def test_a_full_session_is_one_correct_row_and_entities(setup, ocpp_port):
     ad, log, _ = setup
-    async with sim_for(ocpp_port, tz=__import__("zoneinfo").ZoneInfo("Europe/Amsterdam")) as sim:
+    async with sim_for(ocpp_port, tz=AMS) as sim:
         await sim.wait_connected()
         tx = await sim.charge()
         start = sim.session.start
@@ -60,9 +62,8 @@ async def test_a_full_session_is_one_correct_row_and_entities(setup, ocpp_port):
         await sim.finish()
         (row,) = await wait_rows(log, 1)
     fmt = "%Y-%m-%d %H:%M:%S"
-    local = __import__("zoneinfo").ZoneInfo("Europe/Amsterdam")
     assert row["charger_id"] == CID and row["location"] == "Home, driveway"
-    assert row["start_time"] == start.astimezone(local).strftime(fmt)
+    assert row["start_time"] == start.astimezone(AMS).strftime(fmt)
     assert row["energy_kwh"] == f"{energy / 1000:.3f}"
     assert row["cost"] == f"{energy * 25 // 1000 / 100:.2f}"  # the charger's costmoney
     assert row["transaction_id"] == str(tx)
@@ -120,7 +121,7 @@ async def test_restart_of_appdaemon_mid_session_gives_one_row(setup, ocpp_port):
         (row,) = await wait_rows(log, 1)
     assert row["transaction_id"] == str(tx) and row["energy_kwh"] == f"{energy / 1000:.3f}"
     assert row["start_time"] == start.astimezone(
-        __import__("zoneinfo").ZoneInfo("Europe/Amsterdam")).strftime("%Y-%m-%d %H:%M:%S")
+        AMS).strftime("%Y-%m-%d %H:%M:%S")
     assert len(read(log)) == 1
 
 

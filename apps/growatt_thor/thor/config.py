@@ -168,7 +168,8 @@ class SessionLogConfig(_Strict):
     """``growatt_thor.session_log``: one CSV row per finished charging session."""
 
     hub: str = "growatt_thor_hub"
-    path: str | None = Field(None, description="default <AppDaemon config>/growatt_thor_sessions.csv")
+    path: str | None = Field(None,
+                             description="default <AppDaemon config>/growatt_thor_sessions.csv")
     journal: str | None = Field(None, description="default <hub state_dir>/sessions_journal.json")
     price_per_kwh: float | None = Field(None, ge=0, le=100,
                                         description="cost when the charger reports none")
