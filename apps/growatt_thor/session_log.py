@@ -75,7 +75,7 @@ class SessionLog(ADAPI):
         self.book.load_json(await self.run_in_executor(read_json, self.journal_path, {}))
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
-        self._failing = False
+        self._failures = 0
 
         # a crash between the CSV append and the journal update: those rows are there
         await self._reconcile()
@@ -151,17 +151,20 @@ class SessionLog(ADAPI):
         try:
             await self.run_in_executor(csvlog.append_lines, self.path, lines)
         except OSError as err:
+            # every line differs (attempt number): AppDaemon's duplicate filter would
+            # otherwise swallow the first different line after a run of repeats
+            self._failures += 1
             msg = (f"could not write {len(entries)} session(s) to {self.path}: {err}. "
                    f"They are kept and written as soon as the file can be written "
-                   f"(retry every {self.cfg.retry_interval:.0f} s).")
+                   f"(retry every {self.cfg.retry_interval:.0f} s, attempt {self._failures}).")
             self.log(msg, level="ERROR")
-            if not self._failing:
-                self._failing = True
+            if self._failures == 1:
                 await notify_ha(self, self.ha_ns, "Growatt THOR: session log not written", msg)
             return False
-        if self._failing:
-            self._failing = False
-            self.log(f"session log writable again: {len(entries)} session(s) written")
+        if self._failures:
+            self.log(f"session log writable again after {self._failures} failed attempt(s): "
+                     f"{len(entries)} session(s) written")
+            self._failures = 0
         for e in entries:
             self.book.written(e["id"])
             self.log(f"session logged: {e['row']['charger_id']} {e['row']['start_time']} - "
@@ -225,7 +228,8 @@ class SessionLog(ADAPI):
         path, rows = await self.run_in_executor(csvlog.export_range, self.path,
                                                 self.export_dir, d_from, d_to)
         url = f"{self.cfg.export_url.rstrip('/')}/{path.name}"
-        self.log(f"exported {rows} session(s) {d_from}..{d_to} to {path}")
+        self._exports = getattr(self, "_exports", 0) + 1  # distinct lines, see _flush
+        self.log(f"export #{self._exports}: {rows} session(s) {d_from}..{d_to} to {path}")
         await notify_ha(self, self.ha_ns, "Growatt THOR: sessions exported",
                         f"{rows} session(s) from {d_from} to {d_to}: [{path.name}]({url})")
         return {"path": str(path), "rows": rows, "url": url}

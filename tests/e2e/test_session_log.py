@@ -155,3 +155,30 @@ async def test_export_through_rest_and_through_an_event(setup, ocpp_port):
     refused = await wait_state(ad, "sensor.growatt_thor_sessions_export", "error")
     assert "date_from " + tomorrow + " is after date_to" in refused["attributes"]["message"]
     assert sorted(p.name for p in www.iterdir()) == [name]
+
+
+async def test_an_unwritable_log_keeps_the_session_and_writes_it_later(tmp_path, ocpp_port):
+    folder = tmp_path / "not-yet"
+    log = folder / "sessions.csv"
+    apps = {
+        "growatt_thor_hub": hub_app(ocpp_port),
+        "growatt_thor_sessions": {"module": "growatt_thor.session_log", "class": "SessionLog",
+                                  "dependencies": ["growatt_thor_hub"], "path": str(log),
+                                  "record_wait": 0, "retry_interval": 1},
+    }
+    ad = AppDaemon(tmp_path / "ad", apps)
+    await asyncio.to_thread(ad.start)
+    try:
+        async with sim_for(ocpp_port) as sim:
+            await sim.wait_connected()
+            tx = await sim.charge()
+            await sim.send_meter_values(600)
+            await sim.finish()
+            await async_wait_for(lambda: "could not write 1 session(s)" in ad.logs(tail=500),
+                                 timeout=20, what="the failure reported")
+            folder.mkdir()  # the user fixes it (a mount comes back)
+            (row,) = await wait_rows(log, 1)
+            assert row["transaction_id"] == str(tx)
+        assert "session log writable again" in ad.logs(tail=500)
+    finally:
+        await asyncio.to_thread(ad.stop)
