@@ -112,3 +112,31 @@ async def test_the_readme_example_node_charges_in_the_cheapest_hours(tmp_path, o
         assert "error" in str(ad.state("admin", "app.bad_node").get("state"))
     finally:
         await asyncio.to_thread(ad.stop)
+
+
+async def test_solar_node_from_pv_and_house_sensors(tmp_path, ocpp_port):
+    apps = controls_apps(ocpp_port)
+    del apps["growatt_thor_helpers"]
+    apps["growatt_thor_solar"] = {
+        "module": "growatt_thor.solar_node", "class": "SolarSurplus",
+        "dependencies": ["growatt_thor_hub", "growatt_thor_standalone_helpers"],
+        "pv_power_sensor": "sensor.pv", "house_power_sensor": "sensor.house", "interval": 1}
+    ad = AppDaemon(tmp_path, apps)
+    await asyncio.to_thread(ad.start)
+    try:
+        async with sim_for(ocpp_port, phases=1) as sim:
+            await sim.wait_connected()
+            await sim.charge()
+            await sim.send_meter_values(120)  # 3351 W on one phase: phases detected = 1
+            await wait_state(ad, f"sensor.{P}_power", "3351")
+            await asyncio.to_thread(ad.set_state, NS, "sensor.pv", "6000")
+            await asyncio.to_thread(ad.set_state, NS, "sensor.house", "1000")
+            await asyncio.to_thread(ad.call_service, NS, "input_select/select_option",
+                                    entity_id="input_select.growatt_thor_solar_mode",
+                                    option="minpv")
+            # grid = house + car - pv = -1649 W; available = 1649 + 3351 = 5000 W = 21 A
+            await wait_state(ad, f"sensor.{P}_solar_surplus", "5000")
+            await async_wait_for(lambda: changes(sim), timeout=20, what="a write")
+            assert changes(sim) == [("G_MaxCurrent", "16")]  # the helper's maximum
+    finally:
+        await asyncio.to_thread(ad.stop)

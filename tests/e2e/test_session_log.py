@@ -182,3 +182,38 @@ async def test_an_unwritable_log_keeps_the_session_and_writes_it_later(tmp_path,
         assert "session log writable again" in ad.logs(tail=500)
     finally:
         await asyncio.to_thread(ad.stop)
+
+
+async def test_export_from_the_helpers_button(tmp_path, ocpp_port):
+    www = tmp_path / "www"
+    www.mkdir()
+    log = tmp_path / "sessions.csv"
+    apps = {
+        "growatt_thor_hub": hub_app(ocpp_port),
+        "growatt_thor_standalone_helpers": {"module": "growatt_thor.standalone",
+                                            "class": "StandaloneHelpers"},
+        "growatt_thor_sessions": {"module": "growatt_thor.session_log", "class": "SessionLog",
+                                  "dependencies": ["growatt_thor_hub",
+                                                   "growatt_thor_standalone_helpers"],
+                                  "path": str(log), "export_dir": str(www), "record_wait": 0},
+    }
+    ad = AppDaemon(tmp_path / "ad", apps)
+    await asyncio.to_thread(ad.start)
+    try:
+        async with sim_for(ocpp_port) as sim:
+            await sim.wait_connected()
+            await sim.charge()
+            await sim.send_meter_values(300)
+            await sim.finish()
+            (row,) = await wait_rows(log, 1)
+        day = row["start_time"][:10]
+        for helper in ("export_from", "export_to"):
+            await asyncio.to_thread(ad.call_service, "default", "input_datetime/set_datetime",
+                                    entity_id=f"input_datetime.growatt_thor_{helper}", date=day)
+        await asyncio.to_thread(ad.call_service, "default", "input_button/press",
+                                entity_id="input_button.growatt_thor_export_sessions")
+        name = f"growatt_thor_export_{day}_{day}.csv"
+        await async_wait_for(lambda: (www / name).exists(), timeout=10, what="export by button")
+        assert list(csv.DictReader(open(www / name, newline=""))) == [row]
+    finally:
+        await asyncio.to_thread(ad.stop)
