@@ -12,7 +12,9 @@ model of the THOR:
 - **pack**: :class:`SolarController` with the solar node's defaults, deciding on
   every 10-s grid reading.
 
-The THOR model: every write and command goes through the pack's own
+The THOR model: the controllers see the grid every 10 s but the car's power
+only as the THOR reports it (MeterValues every 120 s, read through
+:class:`EvPowerEstimate`, as the solar node does); every write and command goes through the pack's own
 :class:`WriteQueue` decisions (15 s between configuration writes, 1 s settle,
 commands 2 s apart, one call at a time); a new current reaches the car 5 s after
 the write; a remote start draws power 20 s later; 230 V per phase. The car
@@ -46,7 +48,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "apps")]
 
-from growatt_thor.thor.solar import SolarController, SolarInput, SolarSettings  # noqa: E402
+from growatt_thor.thor.solar import (  # noqa: E402
+    SolarController,
+    SolarInput,
+    SolarSettings,
+    EvPowerEstimate,
+)
 from growatt_thor.thor.writequeue import (  # noqa: E402
     COMMAND,
     CONFIG,
@@ -173,6 +180,8 @@ def run(pv: list[float], house: list[float], settings: SolarSettings, interval: 
     r = Result()
     t = 0.0
     measured = 0.0
+    estimate = EvPowerEstimate(phases=settings.phases, voltage=V)
+    next_ev_report = 0.0  # the THOR's MeterValues: every 120 s
     next_meter, next_decision = 0.0, 0.0
     end = len(pv) * 10.0
     while t < end:
@@ -185,9 +194,13 @@ def run(pv: list[float], house: list[float], settings: SolarSettings, interval: 
         if t >= next_meter:
             measured = house[i] + ev - pv[i]
             next_meter += METER
+        if t >= next_ev_report:
+            estimate.report(ev, thor.felt)
+            next_ev_report += 120.0
         if t >= next_decision:
             next_decision += interval
-            d = ctl.step(SolarInput(grid_power_w=measured, ev_power_w=ev,
+            ev_seen = estimate.power(thor.setpoint, thor.session)
+            d = ctl.step(SolarInput(grid_power_w=measured, ev_power_w=ev_seen,
                                     charging=thor.session), t)
             if d.charge is True and not q.is_waiting("transaction"):
                 q.put(Request("transaction", COMMAND, "RemoteStartTransaction", "start"), t)

@@ -31,7 +31,13 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from .node import NodeConfig, ThorNode
-from .thor.solar import MODES, SolarController, SolarInput, SolarSettings
+from .thor.solar import (
+    MODES,
+    SolarController,
+    SolarInput,
+    SolarSettings,
+    EvPowerEstimate,
+)
 
 NOT_A_VALUE = (None, "unknown", "unavailable", "")
 
@@ -98,6 +104,7 @@ class SolarSurplus(ThorNode):
     async def on_start(self) -> None:
         cfg: SolarConfig = self.cfg
         self.controller = SolarController(SolarSettings())
+        self.ev = EvPowerEstimate()
         self._last_current: int | None = None
         self._last_charge: bool | None = None
         self.mode_helper = f"input_select.{cfg.helper_prefix}_solar_mode"
@@ -107,6 +114,12 @@ class SolarSurplus(ThorNode):
         for eid in filter(None, sensors):
             await self.listen_state(self._changed, eid, namespace=self.ha_namespace)
         await self.run_every(self._tick, "now+1", cfg.interval)
+
+    async def on_topic(self, topic: str, payload: dict[str, Any]) -> None:
+        if topic == "meter":  # a MeterValues: what the car drew, at which setpoint
+            charger = self.charger or {}
+            self.ev.report((payload.get("values") or {}).get("power"),
+                           to_float((charger.get("config") or {}).get("G_MaxCurrent")))
 
     async def _changed(self, *args: Any, **kwargs: Any) -> None:
         await self.decide()
@@ -159,8 +172,9 @@ class SolarSurplus(ThorNode):
 
     async def measurements(self, charger: dict[str, Any]) -> SolarInput:
         cfg: SolarConfig = self.cfg
-        meter = charger.get("meter") or {}
-        ev = float(meter.get("power") or 0.0) if self.charging(charger) else 0.0
+        setpoint = to_float((charger.get("config") or {}).get("G_MaxCurrent"))
+        self.ev.phases, self.ev.voltage = self.controller.settings.phases, cfg.voltage
+        ev = self.ev.power(setpoint, self.charging(charger))
         if cfg.grid_power_sensor:
             g = to_float(await self._state(cfg.grid_power_sensor))
             grid = None if g is None else g * cfg.grid_sign

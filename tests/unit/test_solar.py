@@ -146,3 +146,16 @@ def test_cheapest_hours():
     prices[3], prices[14], prices[2] = 0.10, 0.05, 0.10
     assert cheapest_hours(prices, 2) == {14, 2}
     assert cheapest_hours(prices, 3) == {14, 2, 3}
+
+
+def test_ev_power_follows_the_setpoint_unless_the_car_draws_less():
+    from growatt_thor.thor.solar import EvPowerEstimate
+
+    e = EvPowerEstimate(phases=1, voltage=230)
+    assert e.power(16, charging=False) == 0
+    e.report(3680, 16)  # drawing what 16 A allows
+    assert e.power(8, charging=True) == 8 * 230  # lowered since: the reading is stale
+    assert e.power(16, charging=True) == 16 * 230
+    e.report(1000, 16)  # a car that takes 1 kW of 3.7 kW allowed: it limits itself
+    assert e.power(16, charging=True) == 1000
+    assert e.power(3, charging=True) == 690  # never more than the setpoint allows

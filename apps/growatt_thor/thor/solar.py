@@ -44,6 +44,39 @@ MODES = ("off", "now", "minpv", "pv")
 
 
 @dataclass
+class EvPowerEstimate:
+    """What the car draws now, as well as the THOR lets us know.
+
+    The THOR reports power only in MeterValues, every 120 s; a reading is stale
+    as soon as the current is changed. So the car is taken to draw what the
+    current setpoint allows, unless the last reading showed it drawing clearly
+    less than the setpoint of that moment (a car that limits itself, or a full
+    battery): then that reading, capped by the setpoint.
+    """
+
+    phases: int = 3
+    voltage: float = 230.0
+    reported_w: float | None = None
+    setpoint_at_report: float | None = None
+
+    def report(self, meter_w: float | None, setpoint_a: float | None) -> None:
+        self.reported_w = None if meter_w is None else max(meter_w, 0.0)
+        self.setpoint_at_report = setpoint_a
+
+    def power(self, setpoint_a: float | None, charging: bool) -> float:
+        if not charging:
+            return 0.0
+        if setpoint_a is None:
+            return self.reported_w or 0.0
+        allowed = setpoint_a * self.voltage * self.phases
+        if self.reported_w is not None and self.setpoint_at_report:
+            expected = self.setpoint_at_report * self.voltage * self.phases
+            if self.reported_w < 0.85 * expected:
+                return min(self.reported_w, allowed)
+        return allowed
+
+
+@dataclass
 class SolarSettings:
     mode: str = "pv"
     min_current: int = 6
