@@ -221,3 +221,24 @@ async def test_grid_meter_is_polled_only_while_load_balancing_is_on(ad, ocpp_por
         # one poll interval (5 s) and a margin later, no poll has been made
         await asyncio.sleep(7)
         assert polls(sim) == stopped_at
+
+
+async def test_a_synchronous_app_uses_the_hub_api_from_its_thread(tmp_path, ocpp_port):
+    apps = controls_apps(ocpp_port)
+    apps["sync_probe"] = {"module": "sync_probe", "class": "SyncProbe",
+                          "dependencies": ["growatt_thor_hub"]}
+    ad = AppDaemon(tmp_path, apps, extra_modules=(Path(__file__).with_name("sync_probe.py"),))
+    await asyncio.to_thread(ad.start)
+    try:
+        async with sim_for(ocpp_port) as sim:
+            await sim.wait_connected()
+            await wait_state(ad, "input_number.growatt_thor_max_current", 15.0)
+            await asyncio.to_thread(ad.fire_event, NS, "sync_probe_go", amps=7)
+            await wait_state(ad, "sensor.sync_probe", "queued")
+            await wait_calls(sim, "ChangeConfiguration", 1)
+            assert changes(sim) == [("G_MaxCurrent", "7")]
+            await asyncio.to_thread(ad.fire_event, NS, "sync_probe_go", amps="x")
+            await wait_state(ad, "sensor.sync_probe",
+                             "refused: charging current: 'x' is not a number")
+    finally:
+        await asyncio.to_thread(ad.stop)
