@@ -36,7 +36,7 @@ COLUMNS = ("charger_id", "location", "start_time", "end_time", "energy_kwh", "co
            "duration_minutes", "transaction_id")
 CSV_TIME = "%Y-%m-%d %H:%M:%S"
 SAME_SESSION = timedelta(minutes=5)  # a record's end vs a stop's timestamp
-KEEP_LOGGED = 5000  # identities remembered for de-duplication
+KEEP_LOGGED = 1000  # identities remembered for de-duplication (years of sessions)
 
 
 @dataclass
