@@ -122,5 +122,16 @@ class HomeAssistant:
         return http_json(method, f"{self.url}{path}", body,
                          headers={"Authorization": f"Bearer {self.token}"})
 
+    def notifications(self) -> list[dict[str, Any]]:
+        """HA's persistent notifications (not states since 2023.6: read over the websocket)."""
+        with ws_connect(f"ws://127.0.0.1:{self.port}/api/websocket", open_timeout=10) as ws:
+            json.loads(ws.recv(timeout=10))
+            ws.send(json.dumps({"type": "auth", "access_token": self.token}))
+            assert json.loads(ws.recv(timeout=10))["type"] == "auth_ok"
+            ws.send(json.dumps({"id": 1, "type": "persistent_notification/get"}))
+            reply = json.loads(ws.recv(timeout=10))
+            assert reply.get("success"), reply
+            return list(reply["result"])
+
     def states(self) -> dict[str, dict[str, Any]]:
         return {s["entity_id"]: s for s in self.api("GET", "/api/states")}

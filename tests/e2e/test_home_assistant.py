@@ -78,6 +78,22 @@ async def test_entities_in_home_assistant_and_ha_restart(tmp_path: Path, home_as
         await ha_state(ha, "input_number.growatt_thor_max_current", "10.0")
         assert sim.calls("ChangeConfiguration") == [{"key": "G_MaxCurrent", "value": "10"}]
 
+        # a value the charger rejects: the helper in HA goes back, and HA says why
+        sim.reject_keys = {"G_ExternalLimitPower"}
+        await asyncio.to_thread(ha.api, "POST", "/api/services/input_number/set_value",
+                                {"entity_id": "input_number.growatt_thor_load_balancing_limit",
+                                 "value": 20})
+        await async_wait_for(lambda: len(sim.calls("ChangeConfiguration")) == 2, timeout=20,
+                             what="the rejected write")
+        await ha_state(ha, "input_number.growatt_thor_load_balancing_limit", "11.0")
+
+        def rejected() -> list[dict]:
+            return [n for n in ha.notifications()
+                    if "G_ExternalLimitPower=20: Rejected" in n.get("message", "")]
+        note = await async_wait_for(lambda: asyncio.to_thread(rejected), timeout=20,
+                                    what="a persistent notification in HA")
+        assert note[0]["title"] == "Growatt THOR: setting not changed"
+
         # Home Assistant restarts: it forgets our entities; the charger stays connected.
         boots, connections = sim.boots, len(sim.replies)
         await asyncio.to_thread(ha.stop)
