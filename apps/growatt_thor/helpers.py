@@ -46,7 +46,6 @@ class ThorHelpers(ADAPI):
                                f"(add it to dependencies)")
         self.ns = self.hub.cfg.ha_namespace
         self.ids = controls.helper_ids(self.cfg.helper_prefix, self.cfg.helpers)
-        self.by_entity = {eid: name for name, eid in self.ids.items()}
         self._echo: dict[str, Any] = {}  # helper -> value we set (not a user request)
         self._ap_armed_at: float | None = None
 

@@ -33,6 +33,7 @@ from .server import CentralSystem
 from .thor import controls
 from .thor.controls import BadValue
 from .thor.config import ChargerConfig, HubConfig, slug
+from .thor.dialect import zone_mismatch
 from .thor.entities import DEFAULT_NAME, DEFAULT_PREFIX, render
 from .thor.storage import TransactionIds
 from .thor.writequeue import QueueSettings
@@ -93,6 +94,7 @@ class GrowattThorHub(ADAPI):
         self._wake = asyncio.Event()
         self._prefixes: dict[str, str] = {}
         self.writers: dict[str, ChargerWriter] = {}
+        self._zone_checked: set[str] = set()
         self._subscribers: dict[str, tuple[Any, frozenset[str]]] = {}
         # name -> (topics, messages) for subscribers that are away
         self._backlogs: dict[str, tuple[frozenset[str], list[tuple[str, str, Any]]]] = {}
@@ -366,6 +368,8 @@ class GrowattThorHub(ADAPI):
             self._dirty.add(charger_id)
             self._wake.set()
         data = jsonable(payload)
+        if topic == "config":
+            await self._check_zone(charger_id)
         await self._deliver_all(charger_id, topic, data)
         envelope = {
             "topic": topic,
@@ -377,6 +381,17 @@ class GrowattThorHub(ADAPI):
             await self.fire_event(EVENT, namespace=self.cfg.namespace, **envelope)
         except Exception as err:  # an event listener's problem must not reach the charger
             self.logger.warning("Could not fire %s/%s: %s", EVENT, topic, err)
+
+    async def _check_zone(self, charger_id: str) -> None:
+        """Once per charger: its G_TimeZone against the zone its times are read in."""
+        value = self.system.state(charger_id).config.get("G_TimeZone")
+        if not value or charger_id in self._zone_checked:
+            return
+        self._zone_checked.add(charger_id)
+        problem = zone_mismatch(value, self.charger_tz, datetime.now(timezone.utc))
+        if problem:
+            self.log(f"{charger_id}: {problem}", level="WARNING")
+            await self._notify_ha("Growatt THOR: time zone", f"{charger_id}: {problem}")
 
     # --- publishing -------------------------------------------------------------------
 

@@ -59,6 +59,8 @@ async def test_simulated_thor_boots_charges_and_entities_match(appdaemon: AppDae
         await wait_state(ad, f"sensor.{P}_energy", f"{expected_wh / 1000:.3f}")
     await wait_state(ad, f"binary_sensor.{P}_connected", "off")
     await wait_state(ad, f"sensor.{P}_status", "Unavailable")
+    # Europe/Amsterdam agrees with the simulated THOR's G_TimeZone UTC+1
+    assert "G_TimeZone is" not in ad.logs(tail=3000)
 
 
 async def test_transaction_ids_stay_unique_across_restarts(appdaemon: AppDaemon, ocpp_port):
@@ -117,3 +119,17 @@ async def test_app_reload_releases_the_port_and_the_charger_reconnects(appdaemon
     logs = ad.logs(tail=2000)
     assert "address already in use" not in logs.lower()
     assert logs.count("Calling initialize() for growatt_thor_hub") >= 2  # really reloaded
+
+
+async def test_a_time_zone_unlike_the_chargers_is_reported(tmp_path, ocpp_port):
+    from tests.conftest import hub_app
+
+    ad = AppDaemon(tmp_path, {"growatt_thor_hub": hub_app(ocpp_port, time_zone="Europe/London")})
+    await asyncio.to_thread(ad.start)
+    try:
+        async with sim_for(ocpp_port) as sim:  # G_TimeZone UTC+1
+            await sim.wait_connected()
+            await async_wait_for(lambda: "G_TimeZone is UTC+1" in ad.logs(tail=500),
+                                 timeout=20, what="the time-zone warning")
+    finally:
+        await asyncio.to_thread(ad.stop)

@@ -6,7 +6,7 @@ import pytest
 from growatt_thor.link import redact_frame
 from growatt_thor.thor.dialect import (ExternalMeter, SessionRecord, parse_charger_time,
                                        parse_thor_timezone, parse_vendor_string, redact_config,
-                                       utc_now_iso)
+                                       utc_now_iso, zone_mismatch)
 
 RECORD = ("id=785&connectorId=1&chargemode=3&plugtime=2025-12-18 18:48:54&unplugtime=2025-12-19 "
           "05:59:05&starttime=2025-12-18 23:00:09&endtime=2025-12-19 05:59:05&costenergy=51623&"
@@ -57,6 +57,16 @@ def test_thor_timezone():
     assert parse_thor_timezone("UTC+1").utcoffset(None) == timedelta(hours=1)
     assert parse_thor_timezone("UTC-5:30").utcoffset(None) == -timedelta(hours=5, minutes=30)
     assert parse_thor_timezone("Mars") is None
+
+
+def test_a_zone_that_disagrees_with_the_charger_is_named():
+    ams, summer, winter = ZoneInfo("Europe/Amsterdam"), datetime(2026, 7, 1), datetime(2026, 1, 1)
+    assert zone_mismatch("UTC+1", ams, summer.replace(tzinfo=timezone.utc)) is None  # CEST
+    assert zone_mismatch("UTC+1", ams, winter.replace(tzinfo=timezone.utc)) is None
+    problem = zone_mismatch("UTC+1", ZoneInfo("Europe/London"), summer.replace(
+        tzinfo=timezone.utc))
+    assert problem and "G_TimeZone is UTC+1" in problem and "UTC+0 standard" in problem
+    assert zone_mismatch("nonsense", ams, winter.replace(tzinfo=timezone.utc)) is None
 
 
 def test_secrets_are_redacted_in_config_and_frames():

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone, tzinfo
+from datetime import datetime, timedelta, timezone, tzinfo
 
 VENDOR_ID = "Growatt"
 
@@ -217,14 +217,35 @@ def parse_thor_timezone(value: str) -> tzinfo | None:
     The THOR applies daylight saving itself (``G_DaylightSavingTime``); a fixed
     offset is only a fallback when no IANA zone is configured.
     """
-    from datetime import timedelta
-
     m = _UTC_OFFSET.match(value.strip()) if isinstance(value, str) else None
     if not m:
         return None
     sign = 1 if m.group(1) == "+" else -1
     minutes = int(m.group(2)) * 60 + int(m.group(3) or 0)
     return timezone(sign * timedelta(minutes=minutes))
+
+
+def zone_mismatch(g_timezone: str, zone: tzinfo, now: datetime) -> str | None:
+    """Why the configured zone disagrees with the charger's ``G_TimeZone``, or None.
+
+    The THOR stamps everything in its own local time; the pack reads those stamps
+    in the configured zone. Compared on the standard (winter) offset, since the
+    THOR applies daylight saving itself.
+    """
+    charger = parse_thor_timezone(g_timezone)
+    if charger is None:
+        return None
+    offset = zone.utcoffset(now)
+    dst = zone.dst(now)
+    if offset is None:
+        return None
+    standard = offset - (dst or timedelta(0))
+    if standard == charger.utcoffset(None):
+        return None
+    hours = standard.total_seconds() / 3600
+    return (f"the charger's G_TimeZone is {g_timezone}, but the pack reads its times in "
+            f"{zone} (UTC{hours:+g} standard): session times would be off; set time_zone "
+            f"in the hub's arguments to the charger's zone")
 
 
 # GetConfiguration {} answers only these 34 keys (in this order) ...

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
-from typing import Any, Iterable
+from typing import Any
 
 from .dialect import parse_charger_time
 
@@ -300,6 +300,3 @@ class SessionBook:
         self.records_seen = dict.fromkeys(data["records_seen"])
         self.ours = dict.fromkeys(data["ours"])
         self.recent = data.get("recent", [])
-
-    def pending_ids(self) -> Iterable[str]:
-        return [e["id"] for e in self.outbox]

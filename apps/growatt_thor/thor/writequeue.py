@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 CONFIG = "config"
@@ -55,7 +55,6 @@ class Request:
     not_before: float = 0.0
     seq: int = 0
     note: str = ""  # e.g. "clamped from 40 A to the installation limit 16 A"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> str:
         if self.action == "ChangeConfiguration":
@@ -110,9 +109,6 @@ class WriteQueue:
             req.not_before = max(req.not_before, now + self.s.settle)
         self.pending[req.slot] = req
         return req
-
-    def cancel(self, slot: str) -> Request | None:
-        return self.pending.pop(slot, None)
 
     # --- connection -------------------------------------------------------------------
 
