@@ -9,6 +9,8 @@ from appdaemon.adapi import ADAPI
 
 from .thor.config import ConfigError, parse_args
 
+# helper and sensor states that carry no value
+NOT_A_VALUE = (None, "unknown", "unavailable", "")
 
 _pending: set[asyncio.Task] = set()
 
@@ -40,3 +42,29 @@ async def load_config(app: ADAPI, model: Any, ha_namespace: str) -> Any:
         app.error(str(err), level="ERROR")
         await notify_ha(app, ha_namespace, "Growatt THOR: bad configuration", str(err))
         raise
+
+
+async def connect_to_hub(app: ADAPI, model: Any) -> tuple[Any, Any]:
+    """``(hub, cfg)`` for a node: the hub app named by its ``hub`` argument, and its
+    validated arguments. Raises (after a log line and notification) if either is bad."""
+    hub_name = app.args.get("hub", "growatt_thor_hub")
+    hub = await app.get_app(hub_name)
+    cfg = await load_config(app, model, hub.cfg.ha_namespace if hub is not None else "default")
+    if hub is None:
+        raise RuntimeError(f"{app.name}: hub app {hub_name!r} is not running "
+                           f"(add it to dependencies)")
+    return hub, cfg
+
+
+async def publish_state(app: ADAPI, entity_id: str, state: str, attributes: dict[str, Any],
+                        namespace: str) -> bool:
+    """``set_state`` with a timeout (HA may be slow or restarting); False and a log line
+    when it did not go through."""
+    try:
+        await asyncio.wait_for(app.set_state(entity_id, state=state, attributes=attributes,
+                                             namespace=namespace, replace=True,
+                                             check_existence=False), 10)
+        return True
+    except Exception as err:
+        app.logger.warning("Could not publish %s: %s", entity_id, err or type(err).__name__)
+        return False

@@ -25,25 +25,17 @@ from typing import Any
 
 from appdaemon.adapi import ADAPI
 
-from .adapter import load_config, notify_ha
+from .adapter import NOT_A_VALUE, connect_to_hub, notify_ha
 from .hub import EVENT
 from .thor import controls
 from .thor.config import HelpersConfig
 
-_NOT_A_VALUE = (None, "unknown", "unavailable", "")
 _OK = ("Accepted", "RebootRequired")
 
 
 class ThorHelpers(ADAPI):
     async def initialize(self) -> None:
-        # The hub may be a dependency that is still starting; it is there once we run.
-        raw_hub = self.args.get("hub", "growatt_thor_hub")
-        self.hub = await self.get_app(raw_hub)
-        ha_ns = self.hub.cfg.ha_namespace if self.hub is not None else "default"
-        self.cfg: HelpersConfig = await load_config(self, HelpersConfig, ha_ns)
-        if self.hub is None:
-            raise RuntimeError(f"{self.name}: hub app {raw_hub!r} is not running "
-                               f"(add it to dependencies)")
+        self.hub, self.cfg = await connect_to_hub(self, HelpersConfig)
         self.ns = self.hub.cfg.ha_namespace
         self.ids = controls.helper_ids(self.cfg.helper_prefix, self.cfg.helpers)
         self._echo: dict[str, Any] = {}  # helper -> value we set (not a user request)
@@ -64,10 +56,7 @@ class ThorHelpers(ADAPI):
     # --- which charger ------------------------------------------------------------------
 
     def _charger(self) -> str | None:
-        if self.cfg.charger_id:
-            return self.cfg.charger_id
-        ids = self.hub.charger_ids()
-        return ids[0] if len(ids) == 1 else None
+        return self.cfg.charger_id or self.hub.only_charger()
 
     def _mine(self, charger_id: str | None) -> bool:
         return charger_id is not None and charger_id == self._charger()
@@ -77,7 +66,7 @@ class ThorHelpers(ADAPI):
     async def _on_helper(self, entity: str, attribute: str, old: Any, new: Any,
                          kwargs: dict[str, Any]) -> None:
         name = kwargs["control"]
-        if new in _NOT_A_VALUE:
+        if new in NOT_A_VALUE:
             return
         if entity in self._echo:
             expected = self._echo.pop(entity)
@@ -195,7 +184,7 @@ class ThorHelpers(ADAPI):
 
     async def _set_helper(self, eid: str, value: Any) -> None:
         now = await self.get_state(eid, namespace=self.ns)
-        if now not in _NOT_A_VALUE and controls.same_helper_value(now, value):
+        if now not in NOT_A_VALUE and controls.same_helper_value(now, value):
             return
         domain = eid.split(".", 1)[0]
         if domain == "input_number":

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from appdaemon.adapi import ADAPI
 
-from .adapter import load_config, notify_ha
+from .adapter import load_config, notify_ha, publish_state
 from .link import LinkSettings
 from .server import CentralSystem
 from .thor import controls
@@ -280,12 +280,18 @@ class GrowattThorHub(ADAPI):
     def installation_limit(self, charger_id: str | None = None) -> int:
         return self.charger_config(self._resolve(charger_id)).max_current
 
+    def only_charger(self) -> str | None:
+        """The charger when the hub knows exactly one, else None."""
+        ids = self.charger_ids()
+        return ids[0] if len(ids) == 1 else None
+
     def _resolve(self, charger_id: str | None) -> str:
         if charger_id is None:
-            ids = self.charger_ids()
-            if len(ids) != 1:
+            only = self.only_charger()
+            if only is None:
+                ids = self.charger_ids()
                 raise BadValue(f"say which charger (known: {', '.join(ids) or 'none yet'})")
-            return ids[0]
+            return only
         if charger_id not in self.system.states:
             raise BadValue(f"unknown charger {charger_id!r}")
         return charger_id
@@ -417,13 +423,7 @@ class GrowattThorHub(ADAPI):
         for eid, (state, attrs) in entities.items():
             if self._published.get(eid) == (state, attrs):
                 continue
-            try:
-                await asyncio.wait_for(
-                    self.set_state(eid, state=state, attributes=attrs,
-                                   namespace=self.cfg.ha_namespace, replace=True,
-                                   check_existence=False), 10)
-            except Exception as err:
-                self.logger.warning("Could not publish %s: %s", eid, err or type(err).__name__)
+            if not await publish_state(self, eid, state, attrs, self.cfg.ha_namespace):
                 return False
             self._published[eid] = (state, attrs)
         return True

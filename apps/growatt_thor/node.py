@@ -38,7 +38,7 @@ from typing import Any, ClassVar
 from appdaemon.adapi import ADAPI
 from pydantic import Field
 
-from .adapter import load_config, notify_ha
+from .adapter import connect_to_hub, notify_ha, publish_state
 from .hub import EVENT
 from .thor.config import _Strict
 
@@ -57,17 +57,10 @@ class ThorNode(ADAPI):
     Config: ClassVar[type[NodeConfig]] = NodeConfig
 
     async def initialize(self) -> None:
-        hub_name = self.args.get("hub", "growatt_thor_hub")
-        hub = await self.get_app(hub_name)
-        ns = hub.cfg.ha_namespace if hub is not None else "default"
-        self.cfg = await load_config(self, self.Config, ns)
-        if hub is None:
-            raise RuntimeError(f"{self.name}: hub app {hub_name!r} is not running "
-                               f"(add it to dependencies)")
-        self.hub = hub
-        self.ha_namespace: str = ns
+        self.hub, self.cfg = await connect_to_hub(self, self.Config)
+        self.ha_namespace: str = self.hub.cfg.ha_namespace
         self._node_lock = asyncio.Lock()
-        await self.listen_event(self._on_hub_event, EVENT, namespace=hub.cfg.namespace)
+        await self.listen_event(self._on_hub_event, EVENT, namespace=self.hub.cfg.namespace)
         await self.on_start()
         snapshot = self.charger
         if snapshot is not None:
@@ -89,10 +82,7 @@ class ThorNode(ADAPI):
 
     @property
     def charger_id(self) -> str | None:
-        if self.cfg.charger_id:
-            return self.cfg.charger_id
-        ids = self.hub.charger_ids()
-        return ids[0] if len(ids) == 1 else None
+        return self.cfg.charger_id or self.hub.only_charger()
 
     @property
     def charger(self) -> dict[str, Any] | None:
@@ -132,12 +122,8 @@ class ThorNode(ADAPI):
         prefix = self.hub.entity_prefix(cid) if cid else "growatt_thor"
         attrs = {k: (v if isinstance(v, (list, dict)) else str(v))
                  for k, v in attributes.items()}
-        try:
-            await asyncio.wait_for(self.set_state(
-                f"sensor.{prefix}_{key}", state=str(state), attributes=attrs,
-                namespace=self.ha_namespace, replace=True, check_existence=False), 10)
-        except Exception as err:
-            self.log(f"could not publish {key}: {err}", level="WARNING")
+        await publish_state(self, f"sensor.{prefix}_{key}", str(state), attrs,
+                            self.ha_namespace)
 
     async def notify(self, title: str, message: str) -> None:
         await notify_ha(self, self.ha_namespace, title, message)

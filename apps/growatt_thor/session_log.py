@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo
 
 from appdaemon.adapi import ADAPI
 
-from .adapter import load_config, notify_ha
+from .adapter import NOT_A_VALUE, connect_to_hub, notify_ha, publish_state
 from .thor import csvlog
 from .thor.config import SessionLogConfig
 from .thor.sessions import SessionBook
@@ -50,13 +50,8 @@ EXPORT_EVENT = "growatt_thor_export"
 
 class SessionLog(ADAPI):
     async def initialize(self) -> None:
-        hub_name = self.args.get("hub", "growatt_thor_hub")
-        self.hub = await self.get_app(hub_name)
-        self.ha_ns = self.hub.cfg.ha_namespace if self.hub is not None else "default"
-        self.cfg: SessionLogConfig = await load_config(self, SessionLogConfig, self.ha_ns)
-        if self.hub is None:
-            raise RuntimeError(f"{self.name}: hub app {hub_name!r} is not running "
-                               f"(add it to dependencies)")
+        self.hub, self.cfg = await connect_to_hub(self, SessionLogConfig)
+        self.ha_ns = self.hub.cfg.ha_namespace
         cfg = self.cfg
         config_dir = Path(self.config_dir)
         self.path = Path(cfg.path) if cfg.path else config_dir / "growatt_thor_sessions.csv"
@@ -66,7 +61,8 @@ class SessionLog(ADAPI):
             self.export_dir = Path(cfg.export_dir)
         else:  # HA's www folder (/local/) when AppDaemon's config sits in HA's config
             beside = config_dir.parent / "www"
-            self.export_dir = beside if beside.is_dir() else config_dir / "www"
+            is_dir = await self.run_in_executor(beside.is_dir)
+            self.export_dir = beside if is_dir else config_dir / "www"
         csv_tz = ZoneInfo(cfg.time_zone) if cfg.time_zone else self.hub.charger_tz
         self.book = SessionBook(
             charger_tz=self.hub.charger_tz, csv_tz=csv_tz,
@@ -209,12 +205,7 @@ class SessionLog(ADAPI):
                     "csv": str(self.path)}),
             }
             for eid, (state, attrs) in sensors.items():
-                try:
-                    await asyncio.wait_for(self.set_state(
-                        eid, state=state, attributes=attrs, namespace=self.ha_ns,
-                        replace=True, check_existence=False), 10)
-                except Exception as err:
-                    self.log(f"could not publish {eid}: {err}", level="WARNING")
+                await publish_state(self, eid, state, attrs, self.ha_ns)
 
     # --- export -----------------------------------------------------------------------
 
@@ -249,13 +240,8 @@ class SessionLog(ADAPI):
         attrs |= {"friendly_name": "THOR sessions export", "icon": "mdi:file-export",
                   "date_from": str(date_from), "date_to": str(date_to),
                   "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        try:
-            await asyncio.wait_for(self.set_state(
-                f"sensor.{self.cfg.helper_prefix}_sessions_export", state=state,
-                attributes=attrs, namespace=self.ha_ns, replace=True,
-                check_existence=False), 10)
-        except Exception as err:
-            self.log(f"could not publish the export result: {err}", level="WARNING")
+        await publish_state(self, f"sensor.{self.cfg.helper_prefix}_sessions_export", state,
+                            attrs, self.ha_ns)
         return result
 
     async def _on_export_event(self, event: str, data: dict[str, Any], kwargs: Any) -> None:
@@ -269,7 +255,7 @@ class SessionLog(ADAPI):
 
     async def _on_export_button(self, entity: str, attribute: str, old: Any, new: Any,
                                 kwargs: Any) -> None:
-        if new in (None, "unknown", "unavailable"):
+        if new in NOT_A_VALUE:
             return
         prefix = self.cfg.helper_prefix
         d_from = await self.get_state(f"input_datetime.{prefix}_export_from", namespace=self.ha_ns)

@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from .adapter import NOT_A_VALUE
 from .node import NodeConfig, ThorNode
 from .thor.solar import (
     MODES,
@@ -39,7 +40,6 @@ from .thor.solar import (
     EvPowerEstimate,
 )
 
-NOT_A_VALUE = (None, "unknown", "unavailable", "")
 
 # setting -> (helper name, default)
 SETTING_HELPERS = {

@@ -138,7 +138,8 @@ class ChargerWriter:
         self._track_connection(now)
         for old in self.queue.expire(now):
             await self._report(old, "expired", f"not sent within "
-                               f"{self.s.queue.command_ttl:.0f} s (charger offline)", now)
+                               f"{self.s.queue.command_ttl:.0f} s (charger offline)",
+                               now - old.queued_at)
             self._changed()
         req = self.queue.take(now)
         if req is not None:
