@@ -27,6 +27,7 @@ def format_line(values: Iterable[str]) -> str:
 
 
 HEADER = format_line(COLUMNS)
+START = COLUMNS.index("start_time")
 
 
 def append_lines(path: Path, lines: list[str]) -> None:
@@ -81,17 +82,23 @@ def lines_present(path: Path, lines: Iterable[str]) -> set[str]:
     return found
 
 
+def _value_rows(fh: Iterable[str], name: object, empty_ok: bool) -> Iterator[list[str]]:
+    """The complete rows of a session log after checking its header."""
+    reader = csv.reader(fh)
+    header = next(reader, None)
+    if header is None and empty_ok:
+        return
+    if header is None or tuple(header) != COLUMNS:
+        raise ValueError(f"{name}: not a session log (header {header!r})")
+    for values in reader:
+        if len(values) == len(COLUMNS):
+            yield values
+
+
 def read_rows(path: Path) -> Iterator[dict[str, str]]:
     with open(path, encoding="utf-8", newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
-            return
-        if tuple(header) != COLUMNS:
-            raise ValueError(f"{path}: not a session log (header {header!r})")
-        for values in reader:
-            if len(values) == len(COLUMNS):
-                yield dict(zip(COLUMNS, values))
+        for values in _value_rows(fh, path, empty_ok=True):
+            yield dict(zip(COLUMNS, values))
 
 
 def parse_date(value: object, what: str) -> date:
@@ -126,14 +133,10 @@ def export_range(src: Path, dest_dir: Path, date_from: date, date_to: date) -> t
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as out, \
                 open(src, encoding="utf-8", newline="") as fh:
-            reader = csv.reader(fh)
-            header = next(reader, None)
-            if header is None or tuple(header) != COLUMNS:
-                raise ValueError(f"{src}: not a session log (header {header!r})")
             writer = csv.writer(out, lineterminator="\n")
             writer.writerow(COLUMNS)
-            for values in reader:
-                if len(values) == len(COLUMNS) and lo <= values[2][:10] <= hi:
+            for values in _value_rows(fh, src, empty_ok=False):
+                if lo <= values[START][:10] <= hi:
                     writer.writerow(values)
                     count += 1
             out.flush()
