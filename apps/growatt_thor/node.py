@@ -60,6 +60,10 @@ class ThorNode(ADAPI):
         self.hub, self.cfg = await connect_to_hub(self, self.Config)
         self.ha_namespace: str = self.hub.cfg.ha_namespace
         self._node_lock = asyncio.Lock()
+        self._published: dict[str, tuple[str, dict[str, Any]]] = {}
+        # Home Assistant forgets our entities when it restarts: publish them afresh
+        await self.listen_event(self._on_ha_started, "plugin_started",
+                                namespace=self.ha_namespace)
         await self.listen_event(self._on_hub_event, EVENT, namespace=self.hub.cfg.namespace)
         await self.on_start()
         snapshot = self.charger
@@ -122,13 +126,19 @@ class ThorNode(ADAPI):
         prefix = self.hub.entity_prefix(cid) if cid else "growatt_thor"
         attrs = {k: (v if isinstance(v, (list, dict)) else str(v))
                  for k, v in attributes.items()}
-        await publish_state(self, f"sensor.{prefix}_{key}", str(state), attrs,
-                            self.ha_namespace)
+        eid = f"sensor.{prefix}_{key}"
+        if self._published.get(eid) == (str(state), attrs):
+            return  # unchanged: nodes decide often, HA needs to hear only changes
+        if await publish_state(self, eid, str(state), attrs, self.ha_namespace):
+            self._published[eid] = (str(state), attrs)
 
     async def notify(self, title: str, message: str) -> None:
         await notify_ha(self, self.ha_namespace, title, message)
 
     # --- plumbing -----------------------------------------------------------------------
+
+    async def _on_ha_started(self, event: str, data: dict[str, Any], kwargs: Any) -> None:
+        self._published.clear()
 
     async def _on_hub_event(self, event: str, data: dict[str, Any], kwargs: Any) -> None:
         if data.get("charger_id") != self.charger_id:
