@@ -18,7 +18,8 @@ battery keeps it); a discharging battery never counts as surplus.
 
 Compared with a plain threshold/timer controller (evcc's defaults), what
 matters on the THOR, measured in ``bench/solar.py`` (the defaults here are the
-best of a random search over these settings on that benchmark):
+best of a random search over these settings on that benchmark's first day of each
+kind; its other days check them, and show where they fall short):
 - the decision runs on every grid reading; the write queue coalesces, so this
   costs no extra writes, and a falling surplus is followed within one write slot;
 - stopping is decided on the grid energy imported, not on time alone: it stops
