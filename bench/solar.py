@@ -81,7 +81,7 @@ DAYS = {
 
 def profiles(day: str, phases: int) -> tuple[list[float], list[float]]:
     """PV and house power (W) at 10-s resolution for one day."""
-    doy, mean_clear, mean_cloud, seed = DAYS[day]
+    doy, mean_clear, mean_cloud, seed = day_params(day)
     rng = random.Random(seed)
     kwp = 6000.0 if phases == 1 else 12000.0
     n = 8640
@@ -245,10 +245,15 @@ def variant(kind: str, k: int) -> str:
     """Day ``k`` of a kind: k=0 is the kind's own day, others shift the date and the seed."""
     if k == 0:
         return kind
+    return f"{kind}-{k}"
+
+
+def day_params(day: str) -> tuple[int, float, float, int]:
+    """(day of year, mean clear s, mean cloud s, seed) of a day named by :func:`variant`."""
+    kind, _, k = day.partition("-")
     doy, mean_clear, mean_cloud, seed = DAYS[kind]
-    name = f"{kind}-{k}"
-    DAYS[name] = (doy + 3 * k, mean_clear, mean_cloud, seed + 100 * k)
-    return name
+    k = int(k or 0)
+    return doy + 3 * k, mean_clear, mean_cloud, seed + 100 * k
 
 
 def row(r: Result, best: Result) -> str:
@@ -290,10 +295,10 @@ def main() -> None:
                     t.solar_kwh += r.solar_kwh
                     t.switches += r.switches
                     t.writes += r.writes
-                checks = {"charged": pack.ev_kwh > 0,
-                          "share >= 95 %": pack.ev_kwh > 0 and pack.share >= 0.95 * best.share,
-                          "share above baseline": pack.ev_kwh > 0
-                          and pack.share > base.share + 0.005,
+                charged = pack.ev_kwh > 0
+                checks = {"charged": charged,
+                          "share >= 95 %": charged and pack.share >= 0.95 * best.share,
+                          "share above baseline": charged and pack.share > base.share + 0.005,
                           "starts+stops <= baseline": pack.switches <= base.switches}
                 tally["days"] += 1
                 for key, ok in checks.items():
