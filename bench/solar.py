@@ -205,6 +205,7 @@ def run(pv: list[float], house: list[float], settings: SolarSettings, interval: 
             next_decision += interval
             ev_seen = estimate.power(thor.setpoint, thor.session)
             d = ctl.step(SolarInput(grid_power_w=measured, ev_power_w=ev_seen,
+                                    setpoint_a=thor.setpoint,
                                     charging=thor.session), t)
             if d.charge is True and not q.is_waiting("transaction"):
                 q.put(Request("transaction", COMMAND, "RemoteStartTransaction", "start"), t)
@@ -234,7 +235,7 @@ def baseline_settings(phases: int) -> SolarSettings:
     return SolarSettings(mode="pv", min_current=6, max_current=16, phases=phases,
                          enable_threshold_w=0, enable_delay_s=60, disable_threshold_w=0,
                          disable_delay_s=180, disable_import_wh=None, smoothing_s=0,
-                         enable_backoff=False)
+                         enable_backoff=False, slow_disable_delay_s=None)
 
 
 def pack_settings(phases: int) -> SolarSettings:

@@ -41,7 +41,9 @@ from .thor.solar import (
 )
 
 
-# setting -> (helper name, default)
+_D = SolarSettings()
+
+# setting -> helper name
 SETTING_HELPERS = {
     "enable_threshold_w": "solar_enable_threshold",
     "disable_threshold_w": "solar_disable_threshold",
@@ -66,19 +68,22 @@ class SolarConfig(NodeConfig):
     helper_prefix: str = "growatt_thor"
     mode: Literal["off", "now", "minpv", "pv"] = "off"  # when there is no mode helper
     interval: float = Field(10.0, ge=1, le=300)
-    # defaults of the settings (the helpers win when they exist)
-    enable_threshold_w: float = Field(300.0, ge=-10000, le=10000)
-    disable_threshold_w: float = Field(0.0, ge=-10000, le=10000)
-    enable_delay_s: float = Field(360.0, ge=0, le=3600)
-    disable_delay_s: float = Field(300.0, ge=0, le=3600)
-    min_current: int = Field(6, ge=6, le=32)
-    max_current: int = Field(16, ge=6, le=32)
-    battery_priority_soc: float = Field(100.0, ge=0, le=100)
-    disable_import_wh: float | None = Field(5.0, ge=0)
-    max_import_share: float = Field(0.04, ge=0, le=1)
-    budget_memory_s: float | None = Field(1800.0, ge=0)
-    smoothing_s: float = Field(0.0, ge=0, le=600)
-    enable_backoff: bool = True
+    # defaults of the settings (the helpers win when they exist); the decision's own
+    # defaults, so that the node and bench/solar.py measure the same thing
+    enable_threshold_w: float = Field(_D.enable_threshold_w, ge=-10000, le=10000)
+    disable_threshold_w: float = Field(_D.disable_threshold_w, ge=-10000, le=10000)
+    enable_delay_s: float = Field(_D.enable_delay_s, ge=0, le=3600)
+    disable_delay_s: float = Field(_D.disable_delay_s, ge=0, le=3600)
+    min_current: int = Field(_D.min_current, ge=6, le=32)
+    max_current: int = Field(_D.max_current, ge=6, le=32)
+    battery_priority_soc: float = Field(_D.battery_priority_soc, ge=0, le=100)
+    disable_import_wh: float | None = Field(_D.disable_import_wh, ge=0)
+    max_import_share: float = Field(_D.max_import_share, ge=0, le=1)
+    budget_memory_s: float | None = Field(_D.budget_memory_s, ge=0)
+    smoothing_s: float = Field(_D.smoothing_s, ge=0, le=600)
+    slow_disable_delay_s: float | None = Field(_D.slow_disable_delay_s, ge=0, le=3600)
+    sudden_drop_w: float = Field(_D.sudden_drop_w, ge=0, le=100000)
+    enable_backoff: bool = _D.enable_backoff
 
     @model_validator(mode="after")
     def _one_source(self) -> "SolarConfig":
@@ -151,7 +156,8 @@ class SolarSurplus(ThorNode):
             battery_priority_soc=values["battery_priority_soc"],
             disable_import_wh=cfg.disable_import_wh, max_import_share=cfg.max_import_share,
             smoothing_s=cfg.smoothing_s, enable_backoff=cfg.enable_backoff,
-            budget_memory_s=cfg.budget_memory_s)
+            budget_memory_s=cfg.budget_memory_s, slow_disable_delay_s=cfg.slow_disable_delay_s,
+            sudden_drop_w=cfg.sudden_drop_w)
 
     def detected_phases(self, charger: dict[str, Any]) -> int:
         """Phases the car draws on (MeterValues while charging), else the grid meter's wiring.
@@ -183,7 +189,8 @@ class SolarSurplus(ThorNode):
             house = to_float(await self._state(cfg.house_power_sensor))
             grid = None if pv is None or house is None else house + ev - pv
         bp = to_float(await self._state(cfg.battery_power_sensor))
-        return SolarInput(grid_power_w=grid, ev_power_w=ev, charging=self.charging(charger),
+        return SolarInput(grid_power_w=grid, ev_power_w=ev, setpoint_a=setpoint,
+                          charging=self.charging(charger),
                           plugged=self.plugged(charger),
                           battery_power_w=None if bp is None else bp * cfg.battery_sign,
                           battery_soc=to_float(await self._state(cfg.battery_soc_sensor)))

@@ -9,7 +9,7 @@ from growatt_thor.thor.solar import SolarController, SolarInput, SolarSettings
 def ctl(**kw) -> SolarController:
     base = dict(mode="pv", phases=1, enable_delay_s=60, disable_delay_s=180, smoothing_s=0,
                 disable_import_wh=None, enable_backoff=False, enable_threshold_w=0,
-                budget_memory_s=None)
+                budget_memory_s=None, slow_disable_delay_s=None)
     return SolarController(SolarSettings(**{**base, **kw}))
 
 
@@ -74,6 +74,43 @@ def test_the_import_budget_stops_a_short_fresh_session_early():
     assert d.charge is None and "4 of 5 Wh imported" in d.reason
     d = c.step(charging(1500, 1380), 20)
     assert d.charge is False and "imported 8 Wh" in d.reason
+
+
+def test_the_import_budget_counts_grid_import_while_the_car_power_is_not_yet_known():
+    # The THOR's first MeterValues of a session can come before the car draws: the
+    # estimate says 0 W. Import up to what the setpoint allows is still the car's.
+    blind = ctl(disable_import_wh=5, max_import_share=0.0)
+    for t in (0, 10):
+        d = blind.step(charging(1000, 0, setpoint_a=6), t)
+    assert d.charge is None and "3 of 5 Wh imported" in d.reason
+    d = blind.step(charging(1000, 0, setpoint_a=6), 20)
+    assert d.charge is False and "imported 6 Wh" in d.reason
+    unknown = ctl(disable_import_wh=5, max_import_share=0.0)  # no setpoint: nothing counted
+    for t in (0, 10, 20):
+        d = unknown.step(charging(1000, 0), t)
+    assert d.charge is None and "0 of 5 Wh imported" in d.reason
+
+
+def test_a_start_first_brings_the_current_down_to_the_start_current():
+    c = ctl()
+    c.step(idle(-1500, setpoint_a=16), 0)
+    d = c.step(idle(-1500, setpoint_a=16), 60)  # a car at 16 A would import 2.2 kW
+    assert (d.charge, d.current) == (None, 6) and d.reason == "setting 6 A before starting"
+    d = c.step(idle(-1500, setpoint_a=6), 75)  # the write went through: start, no new wait
+    assert (d.charge, d.current) == (True, 6)
+
+
+def test_a_deficit_that_came_slowly_stops_at_once_a_sudden_one_waits():
+    slow = ctl(slow_disable_delay_s=0, sudden_drop_w=500, drop_window_s=300)
+    for t in range(0, 310, 10):  # sunset: the surplus falls 1 W/s to below 6 A
+        d = slow.step(charging(1380 - 1600 + t, 1380), t)
+    assert d.charge is False and d.reason == "stopping: not enough surplus (0 s)"
+    sudden = ctl(slow_disable_delay_s=0, sudden_drop_w=500, drop_window_s=300)
+    for t in range(0, 300, 10):
+        sudden.step(charging(-1000, 1380), t)  # 2.4 kW surplus, then a cloud or a kettle
+    d = sudden.step(charging(300, 1380), 300)
+    assert d.charge is None and "for 0 s of 180 s" in d.reason
+    assert sudden.step(charging(300, 1380), 480).charge is False  # the plain disable delay
 
 
 def test_the_budget_memory_lets_a_sunny_stretch_pay_for_a_cloud():

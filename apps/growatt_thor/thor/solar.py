@@ -18,21 +18,29 @@ battery keeps it); a discharging battery never counts as surplus.
 
 Compared with a plain threshold/timer controller (evcc's defaults), what
 matters on the THOR, measured in ``bench/solar.py`` (the defaults here are the
-best of a random search over these settings on that benchmark's first day of each
-kind; its other days check them, and show where they fall short):
+best of searches over these settings on that benchmark's first five days of each
+kind; ``--per-kind 10`` adds five more that were never tuned on):
 - the decision runs on every grid reading; the write queue coalesces, so this
   costs no extra writes, and a falling surplus is followed within one write slot;
 - stopping is decided on the grid energy imported, not on time alone: it stops
   once the import exceeds ``disable_import_wh`` plus ``max_import_share`` of
   what was taken from surplus (both remembered with a ``budget_memory_s`` time
   constant, so a sunny half hour buys a passing cloud and a cloudy one does
-  not), or after ``disable_delay_s`` at minimum current;
-- it starts only with ``enable_threshold_w`` to spare for ``enable_delay_s``, and
-  after each stop the delay doubles for ``backoff_window_s``: on a day of fast
-  clouds it charges in the sunnier stretches instead of starting and stopping
-  with every cloud. The price is energy: on such a day it puts much less of the
-  surplus into the car than a controller that rides through clouds on grid power
-  (see the README for the numbers); ``minpv`` or a shorter delay trade the other way.
+  not), or after ``disable_delay_s`` at minimum current. The import counted is
+  the grid import up to what the setpoint allows (``SolarInput.setpoint_a``):
+  the car's own power is known only from MeterValues every 120 s, and the first
+  of a session often comes before the car draws;
+- a deficit that came on slowly (the surplus fell less than ``sudden_drop_w``
+  in ``drop_window_s``: the sun going down) stops after ``slow_disable_delay_s``;
+  a sudden one (a cloud, a kettle) is ridden out on the budget;
+- it starts only with ``enable_threshold_w`` to spare for ``enable_delay_s``,
+  after bringing ``G_MaxCurrent`` down to the start current (a THOR left at
+  16 A would otherwise start at 16 A), and after each stop the delay doubles for
+  ``backoff_window_s``: on a day of fast clouds it charges in the sunnier
+  stretches instead of starting and stopping with every cloud. The price is
+  energy: on such a day it puts much less of the surplus into the car than a
+  controller that rides through clouds on grid power (see the README for the
+  numbers); ``minpv`` or a shorter delay trade the other way.
 """
 
 from __future__ import annotations
@@ -84,18 +92,23 @@ class SolarSettings:
     max_current: int = 16
     phases: int = 1
     voltage: float = 230.0
-    enable_threshold_w: float = 300.0  # surplus above the minimum power needed to start
+    enable_threshold_w: float = 200.0  # surplus above the minimum power needed to start
     enable_delay_s: float = 360.0
     disable_threshold_w: float = 0.0  # import at minimum current that is tolerated freely
     disable_delay_s: float = 300.0  # longest time at minimum current while importing
     # or stop once the session imported more than this allowance plus max_import_share of
     # what it took from surplus (None: stop on time alone)
     disable_import_wh: float | None = 5.0
-    max_import_share: float = 0.04
+    max_import_share: float = 0.03
     # None: the budget is per session; else the import and surplus energy are remembered
     # across sessions with this time constant (a sunny morning buys an afternoon cloud)
     budget_memory_s: float | None = 1800.0
     smoothing_s: float = 0.0  # current from the lowest surplus of this window (0: off)
+    # a deficit that came on slowly (the surplus fell by less than ``sudden_drop_w`` in the
+    # last ``drop_window_s``: sunset) stops after ``slow_disable_delay_s`` (None: off)
+    slow_disable_delay_s: float | None = 0.0
+    sudden_drop_w: float = 500.0
+    drop_window_s: float = 300.0
     # after each stop, the enable delay doubles for ``backoff_window_s`` (flapping clouds)
     enable_backoff: bool = True
     backoff_window_s: float = 900.0
@@ -110,6 +123,10 @@ class SolarSettings:
 class SolarInput:
     grid_power_w: float | None  # import positive, export negative; None: unavailable
     ev_power_w: float = 0.0
+    # the charger's current setpoint (G_MaxCurrent, A; None: unknown). While a session
+    # runs, grid import up to what it allows is counted as the car's; a start waits
+    # until it is no higher than the start current
+    setpoint_a: float | None = None
     charging: bool = False  # a session is running (the charger draws or may draw)
     plugged: bool = True  # a car is connected
     battery_power_w: float | None = None  # positive while charging
@@ -131,6 +148,7 @@ class SolarController:
     _deficit_since: float | None = None
     _last_t: float | None = None
     _window: deque = field(default_factory=deque)
+    _history: deque = field(default_factory=deque)  # (time, surplus) for drop_window_s
     _stops: deque = field(default_factory=deque)  # times of our recent stops
     _session_solar_wh: float = 0.0
     _session_import_wh: float = 0.0
@@ -180,6 +198,9 @@ class SolarController:
             return Decision(s.min_current, False if inp.charging else None, None,
                             "grid sensor unavailable: not charging from the grid")
         self._window.append((now, avail))
+        self._history.append((now, avail))
+        while len(self._history) > 1 and self._history[1][0] <= now - s.drop_window_s:
+            self._history.popleft()  # keeps one reading at least drop_window_s old
         while self._window and self._window[0][0] < now - s.smoothing_s:
             self._window.popleft()
         low = min(a for _, a in self._window) if s.smoothing_s > 0 else avail
@@ -209,11 +230,17 @@ class SolarController:
             if waited < delay:
                 return Decision(None, None, avail, f"surplus above {need / 1000:.2f} kW for "
                                 f"{waited:.0f} s of {delay:.0f} s")
+            if inp.setpoint_a is not None and inp.setpoint_a > current:
+                return Decision(current, None, avail,
+                                f"setting {current} A before starting")
             self._enable_since = None
             return Decision(current, True, avail, f"starting at {current} A")
         self._enable_since = None
         ev = max(inp.ev_power_w, 0.0)
         ev_import = max(0.0, min(ev, ev - avail))
+        if inp.setpoint_a is not None:
+            allowed = max(s.power(inp.setpoint_a), ev)
+            ev_import = max(ev_import, min(max(inp.grid_power_w, 0.0), allowed))
         self._forget(dt, charging=True)
         self._session_import_wh += ev_import * dt / 3600.0
         self._session_solar_wh += (ev - ev_import) * dt / 3600.0
@@ -227,11 +254,14 @@ class SolarController:
         budget_wh = None if s.disable_import_wh is None else \
             s.disable_import_wh + s.max_import_share * self._session_solar_wh
         over_budget = budget_wh is not None and self._session_import_wh >= budget_wh
-        if waited >= s.disable_delay_s or over_budget:
+        delay = s.disable_delay_s
+        if s.slow_disable_delay_s is not None and self._came_slowly(avail, now):
+            delay = min(delay, s.slow_disable_delay_s)
+        if waited >= delay or over_budget:
             self._deficit_since = None
             self._stops.append(now)
             why = (f"the session imported {self._session_import_wh:.0f} Wh" if over_budget
-                   else f"{s.disable_delay_s:.0f} s")
+                   else f"{delay:.0f} s")
             if s.budget_memory_s is None:
                 self._session_import_wh = self._session_solar_wh = 0.0
             return Decision(s.min_current, False, avail, f"stopping: not enough surplus ({why})")
@@ -240,6 +270,12 @@ class SolarController:
         return Decision(s.min_current, None, avail,
                         f"surplus {avail / 1000:.2f} kW below {min_power / 1000:.2f} kW for "
                         f"{waited:.0f} s of {s.disable_delay_s:.0f} s{budget}")
+
+    def _came_slowly(self, avail: float, now: float) -> bool:
+        """The surplus fell by less than ``sudden_drop_w`` over a whole ``drop_window_s``."""
+        s = self.settings
+        covered = bool(self._history) and self._history[0][0] <= now - s.drop_window_s
+        return covered and max(a for _, a in self._history) - avail < s.sudden_drop_w
 
     def _forget(self, dt: float, charging: bool) -> None:
         memory = self.settings.budget_memory_s
