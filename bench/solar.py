@@ -2,15 +2,16 @@
 
     .venv/bin/python -m bench.solar [--days clear,cloudy,broken,winter] [--per-kind 5] [--phases 1,3]
 
-Five days of each kind (seeded; the first of each kind is the one the defaults were
-tuned on, the other four shift the date and the weather seed, so a controller tuned to
-one day shows it), each at 10-second resolution, are replayed through three controllers driving a
-model of the THOR:
+Five days of each kind (seeded; each day after a kind's first shifts the date and the
+weather seed; the defaults were tuned on these five, and ``--per-kind 10`` adds five more
+that never were), each at 10-second resolution, are replayed through three controllers
+driving a model of the THOR:
 - **ideal**: knows the surplus exactly and instantly, no write limits, whole
   amperes from 6 A (an upper bound nobody can reach);
 - **baseline**: the default parameters of the best known open-source solar
   charging controller (evcc: control loop every 30 s, enable delay 60 s,
-  disable delay 180 s, thresholds 0 W, 6..16 A);
+  disable delay 180 s, thresholds 0 W, 6..16 A; like the pack, it sets the start
+  current before it starts);
 - **pack**: :class:`SolarController` with the solar node's defaults, deciding on
   every 10-s grid reading.
 
