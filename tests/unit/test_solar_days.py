@@ -14,7 +14,7 @@ from bench.solar import ideal, pack_settings, profiles, run, variant
 
 @pytest.mark.parametrize("phases", [1, 3])
 def test_a_clear_day_is_charged_from_surplus(phases):
-    pv, house = profiles(variant("clear", 1), phases)  # a day the defaults were not tuned on
+    pv, house = profiles(variant("clear", 5), phases)  # a day the defaults were not tuned on
     best = ideal(pv, house, pack_settings(phases))
     r = run(pv, house, pack_settings(phases), interval=10.0)
     assert r.share >= 99.0  # almost nothing from the grid
@@ -25,8 +25,9 @@ def test_a_clear_day_is_charged_from_surplus(phases):
     assert r.writes <= 1.1 * best.writes  # no more writes than following the sun needs
 
 
-def test_a_day_of_fast_clouds_does_not_ride_them_on_grid_power():
-    pv, house = profiles(variant("cloudy", 0), 1)
-    r = run(pv, house, pack_settings(1), interval=10.0)
+@pytest.mark.parametrize("phases, evcc_switches", [(1, 50), (3, 44)])
+def test_a_day_of_fast_clouds_does_not_ride_them_on_grid_power(phases, evcc_switches):
+    pv, house = profiles(variant("cloudy", 0), phases)
+    r = run(pv, house, pack_settings(phases), interval=10.0)
     assert 0 < r.ev_kwh and r.share >= 95.0
-    assert r.switches <= 50  # what evcc's defaults need on this day
+    assert r.switches <= evcc_switches  # what evcc's defaults need on this day
