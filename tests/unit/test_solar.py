@@ -102,14 +102,18 @@ def test_a_start_first_brings_the_current_down_to_the_start_current():
 
 def test_a_deficit_that_came_slowly_stops_at_once_a_sudden_one_waits():
     slow = ctl(slow_disable_delay_s=0, sudden_drop_w=500, drop_window_s=300)
-    for t in range(0, 310, 10):  # sunset: the surplus falls 1 W/s to below 6 A
-        d = slow.step(charging(1380 - 1600 + t, 1380), t)
+    for t in range(0, 530, 10):  # sunset: the surplus falls 1 W/s from 1.9 kW
+        d = slow.step(charging(1380 - 1900 + t, 1380), t)
+        assert d.charge is None
+    d = slow.step(charging(1380 - 1900 + 530, 1380), 530)  # 1370 W: below 6 A
     assert d.charge is False and d.reason == "stopping: not enough surplus (0 s)"
     sudden = ctl(slow_disable_delay_s=0, sudden_drop_w=500, drop_window_s=300)
     for t in range(0, 300, 10):
         sudden.step(charging(-1000, 1380), t)  # 2.4 kW surplus, then a cloud or a kettle
     d = sudden.step(charging(300, 1380), 300)
     assert d.charge is None and "for 0 s of 180 s" in d.reason
+    # still judged by how it began once the 2.4 kW are out of the 300-s window
+    assert sudden.step(charging(300, 1380), 470).charge is None
     assert sudden.step(charging(300, 1380), 480).charge is False  # the plain disable delay
 
 

@@ -146,6 +146,7 @@ class SolarController:
     settings: SolarSettings = field(default_factory=SolarSettings)
     _enable_since: float | None = None
     _deficit_since: float | None = None
+    _deficit_slow: bool = False  # the current deficit came on slowly (judged at its onset)
     _last_t: float | None = None
     _window: deque = field(default_factory=deque)
     _history: deque = field(default_factory=deque)  # (time, surplus) for drop_window_s
@@ -243,19 +244,20 @@ class SolarController:
             ev_import = max(ev_import, min(max(inp.grid_power_w, 0.0), allowed))
         self._forget(dt, charging=True)
         self._session_import_wh += ev_import * dt / 3600.0
-        self._session_solar_wh += (ev - ev_import) * dt / 3600.0
+        self._session_solar_wh += max(ev - ev_import, 0.0) * dt / 3600.0
         deficit = min_power - avail  # import at minimum current
         if deficit <= s.disable_threshold_w:
             self._deficit_since = None
             return Decision(current, None, avail, f"charging from surplus at {current} A")
         if self._deficit_since is None:
             self._deficit_since = now
+            self._deficit_slow = self._came_slowly(avail, now)
         waited = now - self._deficit_since
         budget_wh = None if s.disable_import_wh is None else \
             s.disable_import_wh + s.max_import_share * self._session_solar_wh
         over_budget = budget_wh is not None and self._session_import_wh >= budget_wh
         delay = s.disable_delay_s
-        if s.slow_disable_delay_s is not None and self._came_slowly(avail, now):
+        if s.slow_disable_delay_s is not None and self._deficit_slow:
             delay = min(delay, s.slow_disable_delay_s)
         if waited >= delay or over_budget:
             self._deficit_since = None
