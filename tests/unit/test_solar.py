@@ -200,3 +200,36 @@ def test_ev_power_follows_the_setpoint_unless_the_car_draws_less():
     e.report(1000, 16)  # a car that takes 1 kW of 3.7 kW allowed: it limits itself
     assert e.power(16, charging=True) == 1000
     assert e.power(3, charging=True) == 690  # never more than the setpoint allows
+
+
+def test_after_a_stop_for_the_budget_a_start_waits_until_the_budget_recovers():
+    c = ctl(disable_import_wh=5, max_import_share=0.03, budget_memory_s=3600,
+            start_headroom_wh=1, disable_delay_s=3600)
+    d = None
+    for t in range(0, 200, 10):  # 500 W import at 6 A right after a start
+        d = c.step(charging(500, 1380), t)
+        if d.charge is False:
+            break
+    assert d.charge is False and "imported" in d.reason
+    assert c.budget_left() < 1
+    d = c.step(idle(-2000), t + 10)  # the sun is back at once
+    for now in range(t + 20, t + 400, 10):
+        d = c.step(idle(-2000), now)
+        assert d.charge is None
+    assert d.reason.startswith("waiting for the import budget: ")
+    assert d.reason.endswith("Wh left, 1 Wh needed")
+    while d.charge is None:  # the import is forgotten with the 3600-s time constant
+        now += 10
+        d = c.step(idle(-2000), now)
+    assert d.charge is True and c.budget_left() >= 1
+    assert now - t < 3600
+    without = ctl(disable_import_wh=5, max_import_share=0.03, budget_memory_s=3600,
+                  start_headroom_wh=None, disable_delay_s=3600)
+    for t2 in range(0, 200, 10):
+        if without.step(charging(500, 1380), t2).charge is False:
+            break
+    for now2 in range(t2 + 10, t2 + 200, 10):
+        d = without.step(idle(-2000), now2)
+        if d.charge:
+            break
+    assert d.charge is True and now2 - t2 <= 80  # the plain enable delay

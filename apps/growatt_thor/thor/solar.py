@@ -92,7 +92,7 @@ class SolarSettings:
     max_current: int = 16
     phases: int = 1
     voltage: float = 230.0
-    enable_threshold_w: float = 200.0  # surplus above the minimum power needed to start
+    enable_threshold_w: float = 150.0  # surplus above the minimum power needed to start
     enable_delay_s: float = 360.0
     disable_threshold_w: float = 0.0  # import at minimum current that is tolerated freely
     disable_delay_s: float = 300.0  # longest time at minimum current while importing
@@ -102,8 +102,11 @@ class SolarSettings:
     max_import_share: float = 0.03
     # None: the budget is per session; else the import and surplus energy are remembered
     # across sessions with this time constant (a sunny morning buys an afternoon cloud)
-    budget_memory_s: float | None = 1800.0
-    smoothing_s: float = 0.0  # current from the lowest surplus of this window (0: off)
+    budget_memory_s: float | None = 3600.0
+    # a start waits until the import budget has this much left (None: off): after a stop
+    # for the budget, the next start waits until sunshine or time has restored some of it
+    start_headroom_wh: float | None = 1.0
+    smoothing_s: float = 60.0  # current from the lowest surplus of this window (0: off)
     # a deficit that came on slowly (the surplus fell by less than ``sudden_drop_w`` in the
     # last ``drop_window_s``: sunset) stops after ``slow_disable_delay_s`` (None: off)
     slow_disable_delay_s: float | None = 0.0
@@ -162,6 +165,14 @@ class SolarController:
             return s.enable_delay_s
         return min(s.enable_delay_s * 2 ** len(self._stops),
                    max(s.max_enable_delay_s, s.enable_delay_s))
+
+    def budget_left(self) -> float | None:
+        """What the import budget has left (Wh; None: no budget, stops on time alone)."""
+        s = self.settings
+        if s.disable_import_wh is None:
+            return None
+        return s.disable_import_wh + s.max_import_share * self._session_solar_wh \
+            - self._session_import_wh
 
     def available(self, inp: SolarInput) -> float | None:
         if inp.grid_power_w is None or not math.isfinite(inp.grid_power_w):
@@ -234,6 +245,12 @@ class SolarController:
             if inp.setpoint_a is not None and inp.setpoint_a > current:
                 return Decision(current, None, avail,
                                 f"setting {current} A before starting")
+            left = self.budget_left()
+            if s.start_headroom_wh is not None and left is not None \
+                    and left < s.start_headroom_wh:
+                return Decision(None, None, avail,
+                                f"waiting for the import budget: {left:.1f} Wh left, "
+                                f"{s.start_headroom_wh:g} Wh needed")
             self._enable_since = None
             return Decision(current, True, avail, f"starting at {current} A")
         self._enable_since = None
