@@ -2,9 +2,9 @@
 
     .venv/bin/python -m bench.solar [--days clear,cloudy,broken,winter] [--per-kind 5] [--phases 1,3]
 
-Five days of each kind (seeded; each day after a kind's first shifts the date and the
-weather seed; the defaults were tuned on these five, and ``--per-kind 10`` adds five more
-that never were), each at 10-second resolution, are replayed through three controllers
+Five days of each kind by default (seeded; each day after a kind's first shifts the date
+and the weather seed; the defaults were tuned on the first 15 of each kind, and
+``--per-kind 25`` adds ten more that never were), each at 10-second resolution, are replayed through three controllers
 driving a model of the THOR:
 - **ideal**: knows the surplus exactly and instantly, no write limits, whole
   amperes from 6 A (an upper bound nobody can reach);

@@ -18,8 +18,8 @@ battery keeps it); a discharging battery never counts as surplus.
 
 Compared with a plain threshold/timer controller (evcc's defaults), what
 matters on the THOR, measured in ``bench/solar.py`` (the defaults here are the
-best of searches over these settings on that benchmark's first five days of each
-kind; ``--per-kind 10`` adds five more that were never tuned on):
+best of searches over these settings on that benchmark's first 15 days of each
+kind; ``--per-kind 25`` adds ten more that were never tuned on):
 - the decision runs on every grid reading; the write queue coalesces, so this
   costs no extra writes, and a falling surplus is followed within one write slot;
 - stopping is decided on the grid energy imported, not on time alone: it stops
@@ -33,7 +33,11 @@ kind; ``--per-kind 10`` adds five more that were never tuned on):
 - a deficit that came on slowly (the surplus fell less than ``sudden_drop_w``
   in ``drop_window_s``: the sun going down) stops after ``slow_disable_delay_s``;
   a sudden one (a cloud, a kettle) is ridden out on the budget;
+- it sets the current from the lowest surplus of the last ``smoothing_s`` (a
+  dip lowers it at once, a peak raises it only once it has held);
 - it starts only with ``enable_threshold_w`` to spare for ``enable_delay_s``,
+  and with ``start_headroom_wh`` left in the import budget (after a stop for the
+  budget, a start waits until time or sunshine has restored some of it),
   after bringing ``G_MaxCurrent`` down to the start current (a THOR left at
   16 A would otherwise start at 16 A), and after each stop the delay doubles for
   ``backoff_window_s``: on a day of fast clouds it charges in the sunnier
@@ -95,7 +99,7 @@ class SolarSettings:
     enable_threshold_w: float = 150.0  # surplus above the minimum power needed to start
     enable_delay_s: float = 360.0
     disable_threshold_w: float = 0.0  # import at minimum current that is tolerated freely
-    disable_delay_s: float = 300.0  # longest time at minimum current while importing
+    disable_delay_s: float = 180.0  # longest time at minimum current while importing
     # or stop once the session imported more than this allowance plus max_import_share of
     # what it took from surplus (None: stop on time alone)
     disable_import_wh: float | None = 5.0
