@@ -82,6 +82,7 @@ class SolarConfig(NodeConfig):
     budget_memory_s: float | None = Field(_D.budget_memory_s, ge=0)
     smoothing_s: float = Field(_D.smoothing_s, ge=0, le=600)
     start_headroom_wh: float | None = Field(_D.start_headroom_wh, ge=0)
+    calm_enable_delay_s: float | None = Field(_D.calm_enable_delay_s, ge=0, le=3600)
     slow_disable_delay_s: float | None = Field(_D.slow_disable_delay_s, ge=0, le=3600)
     sudden_drop_w: float = Field(_D.sudden_drop_w, ge=0, le=100000)
     enable_backoff: bool = _D.enable_backoff
@@ -158,7 +159,8 @@ class SolarSurplus(ThorNode):
             disable_import_wh=cfg.disable_import_wh, max_import_share=cfg.max_import_share,
             smoothing_s=cfg.smoothing_s, enable_backoff=cfg.enable_backoff,
             budget_memory_s=cfg.budget_memory_s, slow_disable_delay_s=cfg.slow_disable_delay_s,
-            sudden_drop_w=cfg.sudden_drop_w, start_headroom_wh=cfg.start_headroom_wh)
+            sudden_drop_w=cfg.sudden_drop_w, start_headroom_wh=cfg.start_headroom_wh,
+            calm_enable_delay_s=cfg.calm_enable_delay_s)
 
     def detected_phases(self, charger: dict[str, Any]) -> int:
         """Phases the car draws on (MeterValues while charging), else the grid meter's wiring.

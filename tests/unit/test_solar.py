@@ -9,7 +9,7 @@ from growatt_thor.thor.solar import SolarController, SolarInput, SolarSettings
 def ctl(**kw) -> SolarController:
     base = dict(mode="pv", phases=1, enable_delay_s=60, disable_delay_s=180, smoothing_s=0,
                 disable_import_wh=None, enable_backoff=False, enable_threshold_w=0,
-                budget_memory_s=None, slow_disable_delay_s=None)
+                budget_memory_s=None, slow_disable_delay_s=None, calm_enable_delay_s=None)
     return SolarController(SolarSettings(**{**base, **kw}))
 
 
@@ -233,3 +233,36 @@ def test_after_a_stop_for_the_budget_a_start_waits_until_the_budget_recovers():
         if d.charge:
             break
     assert d.charge is True and now2 - t2 <= 80  # the plain enable delay
+
+
+def calm_ctl() -> SolarController:
+    return ctl(enable_delay_s=360, calm_enable_delay_s=120, calm_drop_w=500, calm_window_s=600)
+
+
+def first_start(c: SolarController, surplus) -> tuple[int, str]:
+    reason = ""
+    for t in range(0, 2000, 10):
+        d = c.step(idle(-surplus(t)), t)
+        if d.charge:
+            return t, reason
+        reason = d.reason
+    raise AssertionError("never started")
+
+
+def test_a_calm_rising_sky_starts_after_the_short_delay():
+    # a morning: the surplus rises 1 W/s and crosses 1.38 kW at t=380
+    t, before = first_start(calm_ctl(), lambda t: 1000 + t)
+    assert t == 600  # once 600 s of calm are seen; 120 s after the crossing had passed
+    assert before == "surplus above 1.38 kW for 210 s of 360 s"
+
+
+def test_a_cloud_or_a_falling_surplus_keeps_the_full_delay():
+    def cloudy(t):
+        return 1000 + t - (600 if 200 <= t < 260 else 0)  # a cloud took 600 W for a minute
+
+    t, before = first_start(calm_ctl(), cloudy)
+    assert t == 740 and before == "surplus above 1.38 kW for 350 s of 360 s"
+    t, _ = first_start(calm_ctl(), lambda t: 3000 - 0.5 * t)  # evening: falls 300 W in 600 s
+    assert t == 360
+    t, before = first_start(calm_ctl(), lambda t: 700 + t)  # crosses 1.38 kW at 680 s
+    assert t == 800 and before == "surplus above 1.38 kW for 110 s of 120 s (calm sky)"

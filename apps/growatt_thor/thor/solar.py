@@ -35,8 +35,9 @@ kind; ``--per-kind 25`` adds ten more that were never tuned on):
   a sudden one (a cloud, a kettle) is ridden out on the budget;
 - it sets the current from the lowest surplus of the last ``smoothing_s`` (a
   dip lowers it at once, a peak raises it only once it has held);
-- it starts only with ``enable_threshold_w`` to spare for ``enable_delay_s``,
-  and with ``start_headroom_wh`` left in the import budget (after a stop for the
+- it starts only with ``enable_threshold_w`` to spare for ``enable_delay_s``
+  (``calm_enable_delay_s`` while the sky is calm: over ``calm_window_s`` the
+  surplus never fell ``calm_drop_w`` below a peak and is not falling), and with ``start_headroom_wh`` left in the import budget (after a stop for the
   budget, a start waits until time or sunshine has restored some of it),
   after bringing ``G_MaxCurrent`` down to the start current (a THOR left at
   16 A would otherwise start at 16 A), and after each stop the delay doubles for
@@ -116,6 +117,11 @@ class SolarSettings:
     slow_disable_delay_s: float | None = 0.0
     sudden_drop_w: float = 500.0
     drop_window_s: float = 300.0
+    # a start waits only this long while the sky is calm: over the last ``calm_window_s``
+    # the surplus never fell more than ``calm_drop_w`` below an earlier reading (None: off)
+    calm_enable_delay_s: float | None = 120.0
+    calm_drop_w: float = 500.0
+    calm_window_s: float = 600.0
     # after each stop, the enable delay doubles for ``backoff_window_s`` (flapping clouds)
     enable_backoff: bool = True
     backoff_window_s: float = 900.0
@@ -157,6 +163,7 @@ class SolarController:
     _last_t: float | None = None
     _window: deque = field(default_factory=deque)
     _history: deque = field(default_factory=deque)  # (time, surplus) for drop_window_s
+    _calm_history: deque = field(default_factory=deque)  # (time, surplus) for calm_window_s
     _stops: deque = field(default_factory=deque)  # times of our recent stops
     _session_solar_wh: float = 0.0
     _session_import_wh: float = 0.0
@@ -165,10 +172,25 @@ class SolarController:
         s = self.settings
         while self._stops and self._stops[0] < now - s.backoff_window_s:
             self._stops.popleft()
+        base = s.enable_delay_s
+        if s.calm_enable_delay_s is not None and self._calm(now):
+            base = min(base, s.calm_enable_delay_s)
         if not s.enable_backoff:
-            return s.enable_delay_s
-        return min(s.enable_delay_s * 2 ** len(self._stops),
-                   max(s.max_enable_delay_s, s.enable_delay_s))
+            return base
+        return min(base * 2 ** len(self._stops), max(s.max_enable_delay_s, base))
+
+    def _calm(self, now: float) -> bool:
+        """Over a whole ``calm_window_s`` the surplus never fell ``calm_drop_w`` below a peak."""
+        s = self.settings
+        h = self._calm_history
+        if not h or h[0][0] > now - s.calm_window_s:
+            return False
+        peak = -math.inf
+        for _, a in h:
+            peak = max(peak, a)
+            if peak - a >= s.calm_drop_w:
+                return False
+        return h[-1][1] >= h[0][1]  # not falling (an evening's slow decline is not calm)
 
     def budget_left(self) -> float | None:
         """What the import budget has left (Wh; None: no budget, stops on time alone)."""
@@ -217,6 +239,11 @@ class SolarController:
         self._history.append((now, avail))
         while len(self._history) > 1 and self._history[1][0] <= now - s.drop_window_s:
             self._history.popleft()  # keeps one reading at least drop_window_s old
+        if s.calm_enable_delay_s is not None:
+            self._calm_history.append((now, avail))
+            while len(self._calm_history) > 1 and \
+                    self._calm_history[1][0] <= now - s.calm_window_s:
+                self._calm_history.popleft()
         while self._window and self._window[0][0] < now - s.smoothing_s:
             self._window.popleft()
         low = min(a for _, a in self._window) if s.smoothing_s > 0 else avail
@@ -244,8 +271,9 @@ class SolarController:
             waited = now - self._enable_since
             delay = self.enable_delay(now)
             if waited < delay:
+                calm = " (calm sky)" if delay < s.enable_delay_s else ""
                 return Decision(None, None, avail, f"surplus above {need / 1000:.2f} kW for "
-                                f"{waited:.0f} s of {delay:.0f} s")
+                                f"{waited:.0f} s of {delay:.0f} s{calm}")
             if inp.setpoint_a is not None and inp.setpoint_a > current:
                 return Decision(current, None, avail,
                                 f"setting {current} A before starting")
