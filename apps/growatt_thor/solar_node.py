@@ -95,6 +95,11 @@ class SolarConfig(NodeConfig):
         return self
 
 
+# the decision's settings that apps.yaml sets (mode and phases are the node's own choice)
+PASSED = [k for k in SolarSettings.__dataclass_fields__
+          if k in SolarConfig.model_fields and k not in ("mode", "phases")]
+
+
 def to_float(value: Any) -> float | None:
     if value in NOT_A_VALUE:
         return None
@@ -139,7 +144,7 @@ class SolarSurplus(ThorNode):
 
     async def settings(self, charger: dict[str, Any]) -> SolarSettings:
         cfg: SolarConfig = self.cfg
-        values = {k: getattr(cfg, k) for k in SETTING_HELPERS}
+        values = {k: getattr(cfg, k) for k in PASSED}
         for key, helper in SETTING_HELPERS.items():
             v = to_float(await self._state(f"input_number.{cfg.helper_prefix}_{helper}"))
             if v is not None:
@@ -148,19 +153,9 @@ class SolarSurplus(ThorNode):
         mode = mode if mode in MODES else cfg.mode
         phases = cfg.phases or self.detected_phases(charger)
         limit = self.installation_limit
-        return SolarSettings(
-            mode=mode, phases=phases, voltage=cfg.voltage,
-            min_current=int(min(values["min_current"], limit)),
-            max_current=int(min(values["max_current"], limit)),
-            enable_threshold_w=values["enable_threshold_w"],
-            disable_threshold_w=values["disable_threshold_w"],
-            enable_delay_s=values["enable_delay_s"], disable_delay_s=values["disable_delay_s"],
-            battery_priority_soc=values["battery_priority_soc"],
-            disable_import_wh=cfg.disable_import_wh, max_import_share=cfg.max_import_share,
-            smoothing_s=cfg.smoothing_s, enable_backoff=cfg.enable_backoff,
-            budget_memory_s=cfg.budget_memory_s, slow_disable_delay_s=cfg.slow_disable_delay_s,
-            sudden_drop_w=cfg.sudden_drop_w, start_headroom_wh=cfg.start_headroom_wh,
-            calm_enable_delay_s=cfg.calm_enable_delay_s)
+        values["min_current"] = int(min(values["min_current"], limit))
+        values["max_current"] = int(min(values["max_current"], limit))
+        return SolarSettings(mode=mode, phases=phases, **values)
 
     def detected_phases(self, charger: dict[str, Any]) -> int:
         """Phases the car draws on (MeterValues while charging), else the grid meter's wiring.

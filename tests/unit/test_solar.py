@@ -266,3 +266,18 @@ def test_a_cloud_or_a_falling_surplus_keeps_the_full_delay():
     assert t == 360
     t, before = first_start(calm_ctl(), lambda t: 700 + t)  # crosses 1.38 kW at 680 s
     assert t == 800 and before == "surplus above 1.38 kW for 110 s of 120 s (calm sky)"
+
+
+def test_the_node_takes_its_defaults_from_the_decision():
+    from growatt_thor.solar_node import SolarConfig
+
+    cfg = SolarConfig(grid_power_sensor="sensor.grid")
+    shared = set(SolarConfig.model_fields) & set(SolarSettings.__dataclass_fields__)
+    assert {"calm_enable_delay_s", "start_headroom_wh", "smoothing_s", "budget_memory_s",
+            "disable_delay_s", "enable_threshold_w"} <= shared
+    d = SolarSettings()
+    for key in shared - {"mode", "phases"}:  # the node starts "off" and detects phases
+        assert getattr(cfg, key) == getattr(d, key), key
+    from growatt_thor.solar_node import PASSED
+
+    assert set(PASSED) == shared - {"mode", "phases"}  # every one reaches the decision
