@@ -12,16 +12,18 @@ import pytest
 from bench.solar import ideal, pack_settings, profiles, run, variant
 
 
-@pytest.mark.parametrize("phases", [1, 3])
-def test_a_clear_day_is_charged_from_surplus(phases):
-    pv, house = profiles(variant("clear", 5), phases)  # a day the defaults were not tuned on
+@pytest.mark.parametrize("phases, capture", [(1, 0.95), (3, 0.98)])
+def test_a_clear_day_is_charged_from_surplus(phases, capture):
+    pv, house = profiles(variant("clear", 20), phases)  # held out: not used for tuning
     best = ideal(pv, house, pack_settings(phases))
     r = run(pv, house, pack_settings(phases), interval=10.0)
     assert r.share >= 99.0  # almost nothing from the grid
-    assert r.solar_kwh >= 0.9 * best.solar_kwh  # and most of the surplus taken
-    # one session; on 6 kWp the washing machine's 20 minutes of heating at 10:00 take the
-    # surplus below the 1.38 kW minimum, which makes it two
-    assert r.switches == (2 if phases == 3 else 4)
+    # and most of the surplus taken: the calm start begins on the rising morning
+    # (without it 0.943 and 0.969)
+    assert r.solar_kwh >= capture * best.solar_kwh
+    # two sessions: on 20 August the washing machine's 20 minutes of heating at 10:00
+    # take the surplus below the minimum on both wirings
+    assert r.switches == 4
     assert r.writes <= 1.1 * best.writes  # no more writes than following the sun needs
 
 
