@@ -281,3 +281,18 @@ def test_the_node_takes_its_defaults_from_the_decision():
     from growatt_thor.solar_node import PASSED
 
     assert set(PASSED) == shared - {"mode", "phases"}  # every one reaches the decision
+
+
+def test_the_ha_package_starts_its_helpers_at_the_decisions_defaults():
+    from pathlib import Path
+
+    import yaml
+
+    from growatt_thor.solar_node import SETTING_HELPERS
+
+    package = Path(__file__).resolve().parents[2] / "apps/growatt_thor/homeassistant" \
+        / "growatt_thor_package.yaml"
+    numbers = yaml.safe_load(package.read_text())["input_number"]
+    d = SolarSettings()
+    for key, helper in SETTING_HELPERS.items():
+        assert numbers[f"growatt_thor_{helper}"]["initial"] == getattr(d, key), key
