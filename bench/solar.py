@@ -68,6 +68,7 @@ from growatt_thor.thor.writequeue import (  # noqa: E402
 )
 
 STEP = 2.0  # s, simulation step
+TIE = 0.005  # percentage points: a share closer than this to the baseline's is a tie, not a win
 METER = 10.0  # s, grid meter period
 V = 230.0
 
@@ -300,12 +301,15 @@ def main() -> None:
                 charged = pack.ev_kwh > 0
                 checks = {"charged": charged,
                           "share >= 95 %": charged and pack.share >= 0.95 * best.share,
-                          "share above baseline": charged and pack.share > base.share + 0.005,
+                          "share above baseline": charged and pack.share > base.share + TIE,
                           "starts+stops <= baseline": pack.switches <= base.switches}
                 tally["days"] += 1
                 for key, ok in checks.items():
                     tally[key] += ok
                 failed = [key for key, ok in checks.items() if not ok]
+                if charged and "share above baseline" in failed:
+                    i = failed.index("share above baseline")
+                    failed[i] += f" ({pack.share - base.share:+.4f} points)"
                 print(f"{day:10s} | {row(best, best)} | {row(base, best)} | "
                       f"{row(pack, best)} | {'ok' if not failed else 'NOT ' + ', '.join(failed)}")
         best = totals["ideal"]
