@@ -296,3 +296,16 @@ def test_the_ha_package_starts_its_helpers_at_the_decisions_defaults():
     d = SolarSettings()
     for key, helper in SETTING_HELPERS.items():
         assert numbers[f"growatt_thor_{helper}"]["initial"] == getattr(d, key), key
+
+
+def test_a_sensor_outage_forgets_the_calm_sky():
+    c = calm_ctl()
+    for t in range(0, 700, 10):
+        c.step(idle(-1000), t)  # ten calm minutes below the start level
+    c.step(SolarInput(grid_power_w=None, charging=False), 700)
+    t0 = 710
+    for t in range(t0, t0 + 400, 10):  # back, well above it: the full delay again
+        d = c.step(idle(-2000), t)
+        if d.charge:
+            break
+    assert t - t0 == 360

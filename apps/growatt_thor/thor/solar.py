@@ -341,3 +341,6 @@ class SolarController:
     def _reset(self) -> None:
         self._enable_since = None
         self._deficit_since = None
+        # what the surplus did before a mode change or an outage says nothing of the sky now
+        self._history.clear()
+        self._calm_history.clear()
