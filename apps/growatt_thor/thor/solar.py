@@ -118,7 +118,8 @@ class SolarSettings:
     sudden_drop_w: float = 500.0
     drop_window_s: float = 300.0
     # a start waits only this long while the sky is calm: over the last ``calm_window_s``
-    # the surplus never fell more than ``calm_drop_w`` below an earlier reading (None: off)
+    # the surplus never fell ``calm_drop_w`` below an earlier reading, and it is not lower
+    # than at the window's start (None: off)
     calm_enable_delay_s: float | None = 120.0
     calm_drop_w: float = 500.0
     calm_window_s: float = 600.0
