@@ -11,6 +11,7 @@ apps.yaml::
       # battery_power_sensor: sensor.battery_power   # W, charging positive
       # battery_soc_sensor: sensor.battery_soc       # %
       # phases: 1            # default: what the car draws on, else the grid meter's wiring
+      #                      # (the phases helper, when it is not "auto", wins)
 
 The decision is :class:`thor.solar.SolarController` (pure, benchmarked in
 ``bench/solar.py``); this node feeds it on every sensor change and every 10 s,
@@ -19,7 +20,7 @@ for the current, RemoteStart/RemoteStop to start and stop. The mode and the
 settings are helpers from the pack's HA package (``growatt_thor_solar_*``);
 without them the values below are used.
 
-Entities: ``sensor.<prefix>_solar_mode``, ``_solar_target_current`` (A),
+Entities: ``sensor.<prefix>_solar_mode`` (attribute ``phases``: the wiring used), ``_solar_target_current`` (A),
 ``_solar_surplus`` (W) and ``_solar_status`` (why it waits).
 """
 
@@ -120,8 +121,10 @@ class SolarSurplus(ThorNode):
         self._last_current: int | None = None
         self._last_charge: bool | None = None
         self.mode_helper = f"input_select.{cfg.helper_prefix}_solar_mode"
+        self.phases_helper = f"input_select.{cfg.helper_prefix}_solar_phases"
         sensors = [cfg.grid_power_sensor, cfg.pv_power_sensor, cfg.house_power_sensor,
-                   cfg.battery_power_sensor, cfg.battery_soc_sensor, self.mode_helper]
+                   cfg.battery_power_sensor, cfg.battery_soc_sensor, self.mode_helper,
+                   self.phases_helper]
         sensors += [f"input_number.{cfg.helper_prefix}_{h}" for h in SETTING_HELPERS.values()]
         for eid in filter(None, sensors):
             await self.listen_state(self._changed, eid, namespace=self.ha_namespace)
@@ -151,7 +154,9 @@ class SolarSurplus(ThorNode):
                 values[key] = v
         mode = await self._state(self.mode_helper)
         mode = mode if mode in MODES else cfg.mode
-        phases = cfg.phases or self.detected_phases(charger)
+        chosen = await self._state(self.phases_helper)  # "auto", "1" or "3"
+        phases = int(chosen) if chosen in ("1", "3") else \
+            cfg.phases or self.detected_phases(charger)
         limit = self.installation_limit
         values["min_current"] = int(min(values["min_current"], limit))
         values["max_current"] = int(min(values["max_current"], limit))
@@ -202,7 +207,8 @@ class SolarSurplus(ThorNode):
         inp = await self.measurements(charger)
         d = self.controller.step(inp, time.monotonic())
         s = self.controller.settings
-        await self.publish("solar_mode", s.mode, friendly_name="THOR solar mode")
+        await self.publish("solar_mode", s.mode, friendly_name="THOR solar mode",
+                           phases=s.phases)
         await self.publish("solar_status", d.reason[:250], friendly_name="THOR solar status")
         await self.publish("solar_surplus", "unknown" if d.surplus_w is None
                            else round(d.surplus_w), unit_of_measurement="W",

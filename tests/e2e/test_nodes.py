@@ -139,5 +139,19 @@ async def test_solar_node_from_pv_and_house_sensors(tmp_path, ocpp_port):
             await wait_state(ad, f"sensor.{P}_solar_surplus", "5000")
             await async_wait_for(lambda: changes(sim), timeout=20, what="a write")
             assert changes(sim) == [("G_MaxCurrent", "16")]  # the helper's maximum
+            mode = await wait_state(ad, f"sensor.{P}_solar_mode", "minpv")
+            assert mode["attributes"]["phases"] == "1"  # node attributes are strings
+            # the user says the car charges on three phases: 5000 W / 690 W per A = 7 A
+            await asyncio.to_thread(ad.call_service, NS, "input_select/select_option",
+                                    entity_id="input_select.growatt_thor_solar_phases",
+                                    option="3")
+            await async_wait_for(lambda: len(changes(sim)) == 2, timeout=20,
+                                 what="a write for three phases")
+            assert changes(sim)[-1] == ("G_MaxCurrent", "7")
+            async def phases_is(n: int) -> bool:
+                got = await asyncio.to_thread(ad.state, NS, f"sensor.{P}_solar_mode")
+                return (got.get("attributes") or {}).get("phases") == str(n)
+
+            await async_wait_for(lambda: phases_is(3), timeout=10, what="phases 3 published")
     finally:
         await asyncio.to_thread(ad.stop)

@@ -99,7 +99,7 @@ def test_the_package_file_defines_every_default_helper():
               "input_button.growatt_thor_export_sessions"}  # the session log's
     from growatt_thor.solar_node import SETTING_HELPERS
     solar = {f"input_number.growatt_thor_{h}" for h in SETTING_HELPERS.values()}
-    solar.add("input_select.growatt_thor_solar_mode")
+    solar |= {"input_select.growatt_thor_solar_mode", "input_select.growatt_thor_solar_phases"}
     assert set(controls.helper_ids().values()) | export | solar == defined
     modes = package["input_select"]["growatt_thor_charger_mode"]["options"]
     assert modes == list(controls.CHARGER_MODES.values())
