@@ -108,6 +108,14 @@ def profiles(day: str, phases: int) -> tuple[list[float], list[float]]:
     appliances = [(7.2, 0.05, 2000), (12.5, 0.05, 2000), (16.0, 0.05, 2000),  # kettle
                   (10.0, 0.33, 2000),  # washing machine heating
                   (12.0, 0.4, 1500), (18.0, 0.75, 2500)]  # cooking
+    # each starts up to 5 minutes either side, on any 10-s step, and runs 75-125 % of its
+    # length: at round times they all fell on the baseline's 30-s control loop, which then
+    # saw each at the very second, and a stop delay equal to the kettle's 3 minutes decided
+    # every kettle on a knife's edge
+    arng = random.Random(seed * 7919 + 17)
+    appliances = [(start + arng.randrange(-30, 31) * 10 / 3600,
+                   length * arng.uniform(0.75, 1.25), watts)
+                  for start, length, watts in appliances]
     for i in range(n):
         hour = i * 10 / 3600
         ha = math.radians(15 * (hour - 12.5))  # solar noon about 12:30 local
