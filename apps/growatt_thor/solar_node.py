@@ -86,6 +86,7 @@ class SolarConfig(NodeConfig):
     calm_enable_delay_s: float | None = Field(_D.calm_enable_delay_s, ge=0, le=3600)
     slow_disable_delay_s: float | None = Field(_D.slow_disable_delay_s, ge=0, le=3600)
     sudden_drop_w: float = Field(_D.sudden_drop_w, ge=0, le=100000)
+    slow_min_decline_w: float = Field(_D.slow_min_decline_w, ge=0, le=100000)
     enable_backoff: bool = _D.enable_backoff
 
     @model_validator(mode="after")

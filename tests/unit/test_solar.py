@@ -117,6 +117,17 @@ def test_a_deficit_that_came_slowly_stops_at_once_a_sudden_one_waits():
     assert sudden.step(charging(300, 1380), 480).charge is False  # the plain disable delay
 
 
+def test_a_flat_surplus_dipping_with_the_house_noise_is_not_a_sunset():
+    flat = ctl(slow_disable_delay_s=0, sudden_drop_w=500, drop_window_s=300,
+               slow_min_decline_w=100)
+    for t in range(0, 310, 10):  # 1.45 kW for 5 minutes, 70 W above 6 A
+        assert flat.step(charging(1380 - 1450, 1380), t).charge is None
+    d = flat.step(charging(1380 - 1370, 1380), 310)  # the fridge starts: 10 W short
+    assert d.charge is None and "for 0 s of 180 s" in d.reason
+    d = flat.step(charging(1380 - 1370, 1380), 490)
+    assert d.charge is False and d.reason == "stopping: not enough surplus (180 s)"
+
+
 def test_the_budget_memory_lets_a_sunny_stretch_pay_for_a_cloud():
     c = ctl(disable_import_wh=5, max_import_share=0.04, budget_memory_s=1800)
     for t in range(0, 3600, 10):  # an hour at 10 A, all from surplus

@@ -30,8 +30,9 @@ kind; ``--per-kind 25`` adds ten more that were never tuned on):
   the grid import up to what the setpoint allows (``SolarInput.setpoint_a``):
   the car's own power is known only from MeterValues every 120 s, and the first
   of a session often comes before the car draws;
-- a deficit that came on slowly (the surplus fell less than ``sudden_drop_w``
-  in ``drop_window_s``: the sun going down) stops after ``slow_disable_delay_s``;
+- a deficit that came on slowly (over ``drop_window_s`` the surplus declined by
+  ``slow_min_decline_w`` or more but never fell ``sudden_drop_w``: the sun going
+  down) stops after ``slow_disable_delay_s``;
   a sudden one (a cloud, a kettle) is ridden out on the budget;
 - it sets the current from the lowest surplus of the last ``smoothing_s`` (a
   dip lowers it at once, a peak raises it only once it has held);
@@ -112,11 +113,13 @@ class SolarSettings:
     # for the budget, the next start waits until sunshine or time has restored some of it
     start_headroom_wh: float | None = 1.0
     smoothing_s: float = 60.0  # current from the lowest surplus of this window (0: off)
-    # a deficit that came on slowly (the surplus fell by less than ``sudden_drop_w`` in the
-    # last ``drop_window_s``: sunset) stops after ``slow_disable_delay_s`` (None: off)
+    # a deficit that came on slowly (in the last ``drop_window_s`` the surplus fell by at
+    # least ``slow_min_decline_w`` but never by ``sudden_drop_w``: sunset) stops after
+    # ``slow_disable_delay_s`` (None: off)
     slow_disable_delay_s: float | None = 0.0
     sudden_drop_w: float = 500.0
     drop_window_s: float = 300.0
+    slow_min_decline_w: float = 100.0  # and fell at least this much over it (not noise)
     # a start waits only this long while the sky is calm: over the last ``calm_window_s``
     # the surplus never fell ``calm_drop_w`` below an earlier reading, and it is not lower
     # than at the window's start (None: off)
@@ -324,10 +327,13 @@ class SolarController:
                         f"{waited:.0f} s of {s.disable_delay_s:.0f} s{budget}")
 
     def _came_slowly(self, avail: float, now: float) -> bool:
-        """The surplus fell by less than ``sudden_drop_w`` over a whole ``drop_window_s``."""
+        """Over a whole ``drop_window_s`` the surplus declined (by ``slow_min_decline_w`` or
+        more) but never fell ``sudden_drop_w`` below its highest: a sunset, not a cloud and
+        not a flat surplus dipping with the house's noise."""
         s = self.settings
         covered = bool(self._history) and self._history[0][0] <= now - s.drop_window_s
-        return covered and max(a for _, a in self._history) - avail < s.sudden_drop_w
+        return covered and max(a for _, a in self._history) - avail < s.sudden_drop_w \
+            and self._history[0][1] - avail >= s.slow_min_decline_w
 
     def _forget(self, dt: float, charging: bool) -> None:
         memory = self.settings.budget_memory_s
