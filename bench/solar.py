@@ -38,7 +38,9 @@ standard load profiles only).**
   type), each cloud dimming to 15-45 % with 30-s edges;
 - house: 200 W base, a fridge cycling 100 W (15 min on / 25 off), a kettle
   (2 kW, 3 min) three times, a washing machine heating (2 kW, 20 min) mid-morning,
-  cooking (1.5-2.5 kW) at noon and in the evening, 60-s random flicker of ±80 W.
+  cooking (1.5-2.5 kW) at noon and in the evening, each appliance starting at a
+  random 10-s step within 5 minutes of its time and running 75-125 % of its length,
+  and 60-s random flicker of ±80 W.
 """
 
 from __future__ import annotations
