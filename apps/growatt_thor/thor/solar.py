@@ -101,7 +101,7 @@ class SolarSettings:
     enable_threshold_w: float = 150.0  # surplus above the minimum power needed to start
     enable_delay_s: float = 360.0
     disable_threshold_w: float = 0.0  # import at minimum current that is tolerated freely
-    disable_delay_s: float = 180.0  # longest time at minimum current while importing
+    disable_delay_s: float = 195.0  # longest time at minimum current while importing
     # or stop once the session imported more than this allowance plus max_import_share of
     # what it took from surplus (None: stop on time alone)
     disable_import_wh: float | None = 5.0
