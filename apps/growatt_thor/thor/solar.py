@@ -38,7 +38,8 @@ kind; ``--per-kind 25`` adds ten more that were never tuned on):
   dip lowers it at once, a peak raises it only once it has held);
 - it starts only with ``enable_threshold_w`` to spare for ``enable_delay_s``
   (``calm_enable_delay_s`` while the sky is calm: over ``calm_window_s`` the
-  surplus never fell ``calm_drop_w`` below a peak and is not falling), and with ``start_headroom_wh`` left in the import budget (after a stop for the
+  surplus never fell ``calm_drop_w`` below a peak and is not falling), and
+  with ``start_headroom_wh`` left in the import budget (after a stop for the
   budget, a start waits until time or sunshine has restored some of it),
   after bringing ``G_MaxCurrent`` down to the start current (a THOR left at
   16 A would otherwise start at 16 A), and after each stop the delay doubles for
@@ -184,7 +185,8 @@ class SolarController:
         return min(base * 2 ** len(self._stops), max(s.max_enable_delay_s, base))
 
     def _calm(self, now: float) -> bool:
-        """Over a whole ``calm_window_s`` the surplus never fell ``calm_drop_w`` below a peak."""
+        """Over a whole ``calm_window_s`` the surplus never fell ``calm_drop_w`` below a peak,
+        and it is not lower now than at the window's start."""
         s = self.settings
         h = self._calm_history
         if not h or h[0][0] > now - s.calm_window_s:
