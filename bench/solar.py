@@ -4,8 +4,8 @@
 
 Five days of each kind by default (seeded; each day after a kind's first shifts the date
 and the weather seed; the defaults were tuned on the first 15 of each kind, and
-``--per-kind 25`` adds ten more that never were), each at 10-second resolution, are replayed through three controllers
-driving a model of the THOR:
+``--per-kind 25`` adds ten more that never were), each at 10-second resolution, are
+replayed through three controllers driving a model of the THOR:
 - **ideal**: knows the surplus exactly and instantly, no write limits, whole
   amperes from 6 A (an upper bound nobody can reach);
 - **baseline**: the default parameters of the best known open-source solar
@@ -17,8 +17,8 @@ driving a model of the THOR:
 
 The THOR model: the controllers see the grid every 10 s but the car's power
 only as the THOR reports it (MeterValues every 120 s, read through
-:class:`EvPowerEstimate`, as the solar node does); every write and command goes through the pack's own
-:class:`WriteQueue` decisions (15 s between configuration writes, 1 s settle,
+:class:`EvPowerEstimate`, as the solar node does); every write and command goes through
+the pack's own :class:`WriteQueue` decisions (15 s between configuration writes, 1 s settle,
 commands 2 s apart, one call at a time); a new current reaches the car 5 s after
 the write; a remote start draws power 20 s later; 230 V per phase. The car
 takes whatever it is given all day.

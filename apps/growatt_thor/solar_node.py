@@ -20,8 +20,9 @@ for the current, RemoteStart/RemoteStop to start and stop. The mode and the
 settings are helpers from the pack's HA package (``growatt_thor_solar_*``);
 without them the values below are used.
 
-Entities: ``sensor.<prefix>_solar_mode`` (attribute ``phases``: the wiring used), ``_solar_target_current`` (A),
-``_solar_surplus`` (W) and ``_solar_status`` (why it waits).
+Entities: ``sensor.<prefix>_solar_mode`` (attribute ``phases``: the wiring used),
+``_solar_target_current`` (A), ``_solar_surplus`` (W) and ``_solar_status`` (why it
+waits).
 """
 
 from __future__ import annotations
