@@ -14,8 +14,10 @@ apps.yaml::
 A helper change becomes a request to the hub's write queue (never a write of
 its own). The helpers follow the charger: after GetConfiguration and after every
 answered write they are set to what the charger reports, and that update is not
-taken as a new request. A write the charger refuses puts the helper back and
-says why (log, and an HA persistent notification when HA is there).
+taken as a new request. The two schedule times are staged: once the user changes
+one, it keeps the user's value until "apply schedule" writes both. A write the
+charger refuses puts the helper back and says why (log, and an HA persistent
+notification when HA is there).
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class ThorHelpers(ADAPI):
         self.ns = self.hub.cfg.ha_namespace
         self.ids = controls.helper_ids(self.cfg.helper_prefix, self.cfg.helpers)
         self._echo: dict[str, Any] = {}  # helper -> value we set (not a user request)
+        # schedule times the user changed and has not applied yet: syncs leave them alone
+        self._staged: set[str] = set()
         self._ap_armed_at: float | None = None
 
         for name, eid in self.ids.items():
@@ -97,11 +101,13 @@ class ThorHelpers(ADAPI):
         elif name == "display":
             result = hub.set_display(value, cid, source)
         elif name in ("schedule_start", "schedule_stop"):
+            self._staged.add(name)
             return  # staged: "apply schedule" writes both times at once
         elif name == "apply_schedule":
             start = await self.get_state(self.ids["schedule_start"], namespace=self.ns)
             stop = await self.get_state(self.ids["schedule_stop"], namespace=self.ns)
             result = hub.set_schedule(start, stop, cid, source)
+            self._staged.clear()  # applied (or nothing to write): the charger's value again
         elif name == "start_charging":
             result = hub.start_charging(cid, source)
         elif name == "stop_charging":
@@ -172,6 +178,8 @@ class ThorHelpers(ADAPI):
         key = next((h.key for h in controls.HELPERS if h.name == name), None)
         if name in ("schedule_start", "schedule_stop"):
             key = controls.SCHEDULE_KEY
+            if name in self._staged:
+                return  # the user's edit, waiting for "apply schedule"
         if key is None or key not in config or self.hub.write_pending(key, cid):
             return
         try:

@@ -242,3 +242,23 @@ async def test_a_synchronous_app_uses_the_hub_api_from_its_thread(tmp_path, ocpp
                              "refused: charging current: 'x' is not a number")
     finally:
         await asyncio.to_thread(ad.stop)
+
+
+async def test_a_staged_schedule_time_survives_other_writes_until_applied(ad, ocpp_port):
+    async with sim_for(ocpp_port) as sim:
+        await sim.wait_connected()
+        await wait_state(ad, "input_datetime.growatt_thor_schedule_start", "23:00:00")
+        await service(ad, "input_datetime/set_datetime",
+                      entity_id="input_datetime.growatt_thor_schedule_start", time="21:15:00")
+        # another write, read back from the charger: the helpers follow the charger again,
+        # but the staged start is the user's until "apply schedule"
+        await service(ad, "input_number/set_value",
+                      entity_id="input_number.growatt_thor_max_current", value=10)
+        await async_wait_for(
+            lambda: any(c.get("key") == ["G_MaxCurrent"] for c in sim.calls("GetConfiguration")),
+            timeout=20, what="the read-back of G_MaxCurrent")
+        await wait_state(ad, "input_number.growatt_thor_max_current", 10.0)
+        await press(ad, "apply_schedule")
+        await wait_calls(sim, "ChangeConfiguration", 2)
+        assert changes(sim) == [("G_MaxCurrent", "10"), ("G_AutoChargeTime", "21:15-05:59")]
+        await wait_state(ad, "input_datetime.growatt_thor_schedule_start", "21:15:00")
