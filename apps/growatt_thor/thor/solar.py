@@ -167,8 +167,8 @@ class SolarController:
     _deficit_slow: bool = False  # the current deficit came on slowly (judged at its onset)
     _last_t: float | None = None
     _window: deque = field(default_factory=deque)
-    _history: deque = field(default_factory=deque)  # (time, surplus) for drop_window_s
-    _calm_history: deque = field(default_factory=deque)  # (time, surplus) for calm_window_s
+    # (time, surplus), back to one reading at least as old as the longest window used
+    _history: deque = field(default_factory=deque)
     _stops: deque = field(default_factory=deque)  # times of our recent stops
     _session_solar_wh: float = 0.0
     _session_import_wh: float = 0.0
@@ -188,8 +188,8 @@ class SolarController:
         """Over a whole ``calm_window_s`` the surplus never fell ``calm_drop_w`` below a peak,
         and it is not lower now than at the window's start."""
         s = self.settings
-        h = self._calm_history
-        if not h or h[0][0] > now - s.calm_window_s:
+        h = self._recent(s.calm_window_s, now)
+        if h is None:
             return False
         peak = -math.inf
         for _, a in h:
@@ -198,13 +198,17 @@ class SolarController:
                 return False
         return h[-1][1] >= h[0][1]  # not falling (an evening's slow decline is not calm)
 
-    def budget_left(self) -> float | None:
-        """What the import budget has left (Wh; None: no budget, stops on time alone)."""
+    def budget_wh(self) -> float | None:
+        """The import budget (Wh; None: no budget, stops on time alone)."""
         s = self.settings
         if s.disable_import_wh is None:
             return None
-        return s.disable_import_wh + s.max_import_share * self._session_solar_wh \
-            - self._session_import_wh
+        return s.disable_import_wh + s.max_import_share * self._session_solar_wh
+
+    def budget_left(self) -> float | None:
+        """What the import budget has left (Wh; None: no budget)."""
+        budget = self.budget_wh()
+        return None if budget is None else budget - self._session_import_wh
 
     def available(self, inp: SolarInput) -> float | None:
         if inp.grid_power_w is None or not math.isfinite(inp.grid_power_w):
@@ -243,13 +247,9 @@ class SolarController:
                             "grid sensor unavailable: not charging from the grid")
         self._window.append((now, avail))
         self._history.append((now, avail))
-        while len(self._history) > 1 and self._history[1][0] <= now - s.drop_window_s:
-            self._history.popleft()  # keeps one reading at least drop_window_s old
-        if s.calm_enable_delay_s is not None:
-            self._calm_history.append((now, avail))
-            while len(self._calm_history) > 1 and \
-                    self._calm_history[1][0] <= now - s.calm_window_s:
-                self._calm_history.popleft()
+        keep = max(s.drop_window_s, 0.0 if s.calm_enable_delay_s is None else s.calm_window_s)
+        while len(self._history) > 1 and self._history[1][0] <= now - keep:
+            self._history.popleft()
         while self._window and self._window[0][0] < now - s.smoothing_s:
             self._window.popleft()
         low = min(a for _, a in self._window) if s.smoothing_s > 0 else avail
@@ -308,8 +308,7 @@ class SolarController:
             self._deficit_since = now
             self._deficit_slow = self._came_slowly(avail, now)
         waited = now - self._deficit_since
-        budget_wh = None if s.disable_import_wh is None else \
-            s.disable_import_wh + s.max_import_share * self._session_solar_wh
+        budget_wh = self.budget_wh()
         over_budget = budget_wh is not None and self._session_import_wh >= budget_wh
         delay = s.disable_delay_s
         if s.slow_disable_delay_s is not None and self._deficit_slow:
@@ -333,9 +332,22 @@ class SolarController:
         more) but never fell ``sudden_drop_w`` below its highest: a sunset, not a cloud and
         not a flat surplus dipping with the house's noise."""
         s = self.settings
-        covered = bool(self._history) and self._history[0][0] <= now - s.drop_window_s
-        return covered and max(a for _, a in self._history) - avail < s.sudden_drop_w \
-            and self._history[0][1] - avail >= s.slow_min_decline_w
+        h = self._recent(s.drop_window_s, now)
+        return h is not None and max(a for _, a in h) - avail < s.sudden_drop_w \
+            and h[0][1] - avail >= s.slow_min_decline_w
+
+    def _recent(self, window: float, now: float) -> list[tuple[float, float]] | None:
+        """The readings of the last ``window`` s, from the newest one at least that old
+        (None while the history does not reach back that far)."""
+        h = self._history
+        if not h or h[0][0] > now - window:
+            return None
+        start = 0
+        for i, (t, _) in enumerate(h):
+            if t > now - window:
+                break
+            start = i
+        return list(h)[start:]
 
     def _forget(self, dt: float, charging: bool) -> None:
         memory = self.settings.budget_memory_s
@@ -352,4 +364,3 @@ class SolarController:
         self._deficit_since = None
         # what the surplus did before a mode change or an outage says nothing of the sky now
         self._history.clear()
-        self._calm_history.clear()
