@@ -1,6 +1,11 @@
 """Benchmark: solar surplus charging on whole days, against an ideal and a baseline.
 
     .venv/bin/python -m bench.solar [--days clear,cloudy,broken,winter] [--per-kind 5] [--phases 1,3]
+                                    [--set KEY=VALUE ...]
+
+``--set`` changes one of the pack's settings, with the solar node's ``apps.yaml`` keys and
+values (``null`` switches a rule off), to measure another trade-off than the defaults',
+e.g. the README's energy-first recipe.
 
 Five days of each kind by default (seeded; each day after a kind's first shifts the date
 and the weather seed; the defaults were tuned on the first 15 of each kind, and
@@ -49,8 +54,11 @@ import argparse
 import math
 import random
 import sys
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "apps")]
@@ -69,6 +77,9 @@ from growatt_thor.thor.writequeue import (  # noqa: E402
     WriteQueue,
 )
 
+# the settings a null may switch off (their type admits None)
+NULLABLE = {k for k, t in typing.get_type_hints(SolarSettings).items()
+            if type(None) in typing.get_args(t)}
 STEP = 2.0  # s, simulation step
 TIE = 0.005  # percentage points: a share closer than this to the baseline's is a tie, not a win
 METER = 10.0  # s, grid meter period
@@ -250,8 +261,34 @@ def baseline_settings(phases: int) -> SolarSettings:
                          enable_backoff=False, slow_disable_delay_s=None)
 
 
-def pack_settings(phases: int) -> SolarSettings:
-    return SolarSettings(mode="pv", min_current=6, max_current=16, phases=phases)
+def pack_settings(phases: int, **overrides: object) -> SolarSettings:
+    return SolarSettings(**{"mode": "pv", "min_current": 6, "max_current": 16,
+                            **overrides, "phases": phases})
+
+
+def parse_overrides(items: list[str]) -> dict[str, object]:
+    """``KEY=VALUE`` strings as the solar node's apps.yaml would read them (YAML values)."""
+    known = set(SolarSettings.__dataclass_fields__) - {"phases", "mode"}
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or key not in known:
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE with KEY one of "
+                             f"{', '.join(sorted(known))}")
+        value = yaml.safe_load(text)
+        default = getattr(SolarSettings(), key)
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        else:
+            ok = (isinstance(value, (int, float)) and not isinstance(value, bool)) or (
+                value is None and key in NULLABLE)
+        if not ok:
+            raise ValueError(f"--set {item!r}: {key} takes "
+                             f"{'true or false' if isinstance(default, bool) else 'a number'}"
+                             f"{' or null' if key in NULLABLE else ''}")
+        out[key] = value
+    return out
 
 
 def variant(kind: str, k: int) -> str:
@@ -280,7 +317,15 @@ def main() -> None:
     ap.add_argument("--days", default=",".join(DAYS), help="kinds of day")
     ap.add_argument("--per-kind", type=int, default=5, help="days of each kind (seeds)")
     ap.add_argument("--phases", default="1,3")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a pack setting as in apps.yaml (null: rule off); repeatable")
     args = ap.parse_args()
+    try:
+        overrides = parse_overrides(args.set)
+    except ValueError as err:
+        ap.error(str(err))
+    if overrides:
+        print("pack settings changed: " + ", ".join(f"{k}={v}" for k, v in overrides.items()))
     kinds = args.days.split(",")
     for phases in (int(p) for p in args.phases.split(",")):
         print(f"\nphases {phases}, {'6' if phases == 1 else '12'} kWp. Per controller: EV energy, "
@@ -301,7 +346,7 @@ def main() -> None:
                     print(f"{day:10s} | no surplus above the minimum charging power all day")
                     continue
                 base = run(pv, house, baseline_settings(phases), interval=30.0)
-                pack = run(pv, house, pack_settings(phases), interval=METER)
+                pack = run(pv, house, pack_settings(phases, **overrides), interval=METER)
                 for name, r in (("ideal", best), ("baseline", base), ("pack", pack)):
                     t = totals[name]
                     t.ev_kwh += r.ev_kwh
