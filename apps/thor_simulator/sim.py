@@ -199,6 +199,7 @@ class ThorSimulator:
         self.session = Session(tx, now, now)
         self.status, self.info = "Charging", ""
         await self.send_status()
+        await self.send_meter_values(0, drawing=False)  # the THOR's first, before the car draws
         return tx
 
     def charging_power(self) -> float:
@@ -208,15 +209,20 @@ class ThorSimulator:
         volts = [223.4, 222.2, 222.4][: self.s.phases]
         return [round(v * self.current_a) for v in volts]
 
-    async def send_meter_values(self, seconds: float | None = None) -> None:
-        """One MeterValues as the THOR sends it; energy advances as if ``seconds`` passed."""
+    async def send_meter_values(self, seconds: float | None = None,
+                                drawing: bool = True) -> None:
+        """One MeterValues as the THOR sends it; energy advances as if ``seconds`` passed.
+
+        ``drawing=False``: the car draws nothing yet, as in the reading the THOR sends
+        half a second after each StartTransaction (0 A, 0 W in the captures)."""
         if self.session is None:
             return
         seconds = self.s.meter_interval if seconds is None else seconds
-        powers = self.power_w()
+        powers = self.power_w() if drawing else [0.0] * self.s.phases
         self.session.energy_wh += sum(powers) * seconds / 3600.0
         volts = ["223.4", "222.2", "222.4"]
-        amps = [f"{self.current_a:.2f}" if i < self.s.phases else "0.00" for i in range(3)]
+        amps = [f"{self.current_a if drawing else 0:.2f}" if i < self.s.phases else "0.00"
+                for i in range(3)]
         watts = [str(int(p)) for p in powers] + ["0"] * (3 - len(powers))
 
         def sv(value: str, measurand: str, unit: str, phase: str | None = None) -> dict:

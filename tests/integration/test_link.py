@@ -71,6 +71,9 @@ async def test_charging_session_updates_state(system):
         await sim.wait_connected()
         tx = await sim.charge()
         assert tx == 5001
+        # like the THOR, a first MeterValues half a second in, before the car draws
+        st = cs.state(sim.s.serial)
+        assert st.meter["power"] == 0 and st.meter["current_l1"] == 0
         await sim.send_meter_values(120)
         st = cs.state(sim.s.serial)
         assert st.status == "Charging" and st.transaction_id == tx
