@@ -179,7 +179,9 @@ async def test_an_unwritable_log_keeps_the_session_and_writes_it_later(tmp_path,
             folder.mkdir()  # the user fixes it (a mount comes back)
             (row,) = await wait_rows(log, 1)
             assert row["transaction_id"] == str(tx)
-        assert "session log writable again" in ad.logs(tail=500)
+            # logged after the write: the row can be in the file before the line is
+            await async_wait_for(lambda: "session log writable again" in ad.logs(tail=500),
+                                 timeout=10, what="the recovery logged")
     finally:
         await asyncio.to_thread(ad.stop)
 
