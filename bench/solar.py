@@ -22,8 +22,9 @@ replayed through three controllers driving a model of the THOR:
   every 10-s grid reading.
 
 The THOR model: the controllers see the grid every 10 s but the car's power
-only as the THOR reports it (MeterValues every 120 s, read through
-:class:`EvPowerEstimate`, as the solar node does); every write and command goes through
+only as the THOR reports it (MeterValues only during a session: the first half a
+second after the start, before the car draws, then every 120 s, as in the captures; read
+through :class:`EvPowerEstimate`, as the solar node does); every write and command goes through
 the pack's own :class:`WriteQueue` decisions (15 s between configuration writes, 1 s settle,
 commands 2 s apart, one call at a time); a new current reaches the car 5 s after
 the write; a remote start draws power 20 s later; 230 V per phase. The car
@@ -209,7 +210,9 @@ def run(pv: list[float], house: list[float], settings: SolarSettings, interval: 
     t = 0.0
     measured = 0.0
     estimate = EvPowerEstimate(phases=settings.phases, voltage=V)
-    next_ev_report = 0.0  # the THOR's MeterValues: every 120 s
+    # the THOR's MeterValues: only during a session, the first a second after the start,
+    # then every 120 s (as in the captures)
+    next_ev_report = math.inf
     next_meter, next_decision = 0.0, 0.0
     end = len(pv) * 10.0
     while t < end:
@@ -222,7 +225,7 @@ def run(pv: list[float], house: list[float], settings: SolarSettings, interval: 
         if t >= next_meter:
             measured = house[i] + ev - pv[i]
             next_meter += METER
-        if t >= next_ev_report:
+        if thor.session and t >= next_ev_report:
             estimate.report(ev, thor.felt)
             next_ev_report += 120.0
         if t >= next_decision:
@@ -246,6 +249,7 @@ def run(pv: list[float], house: list[float], settings: SolarSettings, interval: 
                 r.writes += 1
             elif req.value == "start" and not thor.session:
                 thor.session, thor.draws_from = True, t + 20.0
+                next_ev_report = t + 1.0
                 r.switches += 1
             elif req.value == "stop" and thor.session:
                 thor.session, thor.draws_from = False, math.inf
