@@ -79,9 +79,11 @@ from growatt_thor.thor.writequeue import (  # noqa: E402
     WriteQueue,
 )
 
-# the settings a null may switch off (their type admits None)
-NULLABLE = {k for k, t in typing.get_type_hints(SolarSettings).items()
-            if type(None) in typing.get_args(t)}
+# each setting's type (bool, int or float), and those a null may switch off
+_HINTS = typing.get_type_hints(SolarSettings)
+NULLABLE = {k for k, t in _HINTS.items() if type(None) in typing.get_args(t)}
+KINDS = {k: next((a for a in (bool, int, float) if a is t or a in typing.get_args(t)), None)
+         for k, t in _HINTS.items()}
 STEP = 2.0  # s, simulation step
 TIE = 0.005  # percentage points: a share closer than this to the baseline's is a tie, not a win
 METER = 10.0  # s, grid meter period
@@ -282,15 +284,18 @@ def parse_overrides(items: list[str]) -> dict[str, object]:
             raise ValueError(f"--set {item!r}: expected KEY=VALUE with KEY one of "
                              f"{', '.join(sorted(known))}")
         value = yaml.safe_load(text)
-        default = getattr(SolarSettings(), key)
-        if isinstance(default, bool):
-            ok = isinstance(value, bool)
+        kind = KINDS[key]
+        if kind is bool:
+            ok, what = isinstance(value, bool), "true or false"
+        elif kind is int:
+            ok, what = isinstance(value, int) and not isinstance(value, bool), "whole amperes"
         else:
-            ok = (isinstance(value, (int, float)) and not isinstance(value, bool)) or (
-                value is None and key in NULLABLE)
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            what = "a number"
+        if value is None and key in NULLABLE:
+            ok = True
         if not ok:
-            raise ValueError(f"--set {item!r}: {key} takes "
-                             f"{'true or false' if isinstance(default, bool) else 'a number'}"
+            raise ValueError(f"--set {item!r}: {key} takes {what}"
                              f"{' or null' if key in NULLABLE else ''}")
         out[key] = value
     return out

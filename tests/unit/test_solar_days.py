@@ -57,7 +57,7 @@ def test_the_benchmark_measures_other_settings_as_apps_yaml_writes_them():
 
 @pytest.mark.parametrize("item", ["nonsense=1", "phases=3", "enable_delay_s",
                                   "enable_delay_s=null", "enable_backoff=3",
-                                  "smoothing_s=fast"])
+                                  "smoothing_s=fast", "max_current=16.5"])
 def test_the_benchmark_refuses_a_setting_it_would_not_use(item):
     with pytest.raises(ValueError, match="--set"):
         parse_overrides([item])
