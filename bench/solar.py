@@ -61,6 +61,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from pydantic import TypeAdapter, ValidationError
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "apps")]
@@ -79,11 +80,9 @@ from growatt_thor.thor.writequeue import (  # noqa: E402
     WriteQueue,
 )
 
-# each setting's type (bool, int or float), and those a null may switch off
-_HINTS = typing.get_type_hints(SolarSettings)
-NULLABLE = {k for k, t in _HINTS.items() if type(None) in typing.get_args(t)}
-KINDS = {k: next((a for a in (bool, int, float) if a is t or a in typing.get_args(t)), None)
-         for k, t in _HINTS.items()}
+# what --set may change, each with its type's validator (strict: no 16.5 A, no 3 for true)
+SETTABLE = {k: TypeAdapter(t) for k, t in typing.get_type_hints(SolarSettings).items()
+            if k not in ("phases", "mode")}
 STEP = 2.0  # s, simulation step
 TIE = 0.005  # percentage points: a share closer than this to the baseline's is a tie, not a win
 METER = 10.0  # s, grid meter period
@@ -275,28 +274,17 @@ def pack_settings(phases: int, **overrides: object) -> SolarSettings:
 
 def parse_overrides(items: list[str]) -> dict[str, object]:
     """``KEY=VALUE`` strings as the solar node's apps.yaml would read them (YAML values)."""
-    known = set(SolarSettings.__dataclass_fields__) - {"phases", "mode"}
     out: dict[str, object] = {}
     for item in items:
         key, sep, text = item.partition("=")
         key = key.strip()
-        if not sep or key not in known:
+        if not sep or key not in SETTABLE:
             raise ValueError(f"--set {item!r}: expected KEY=VALUE with KEY one of "
-                             f"{', '.join(sorted(known))}")
-        value = yaml.safe_load(text)
-        kind = KINDS[key]
-        if kind is bool:
-            ok, what = isinstance(value, bool), "true or false"
-        elif kind is int:
-            ok, what = isinstance(value, int) and not isinstance(value, bool), "whole amperes"
-        else:
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-            what = "a number"
-        if value is None and key in NULLABLE:
-            ok = True
-        if not ok:
-            raise ValueError(f"--set {item!r}: {key} takes {what}"
-                             f"{' or null' if key in NULLABLE else ''}")
+                             f"{', '.join(sorted(SETTABLE))}")
+        try:
+            value = SETTABLE[key].validate_python(yaml.safe_load(text), strict=True)
+        except ValidationError as err:
+            raise ValueError(f"--set {item!r}: {err.errors()[0]['msg']}") from None
         out[key] = value
     return out
 
