@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "apps")]
+sys.path[:0] = [str(REPO / "apps" / "growatt_thor")]
 
 from growatt_thor.thor import csvlog  # noqa: E402
 

@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "apps")]
+sys.path[:0] = [str(REPO), str(REPO / "apps" / "growatt_thor")]
 
 from growatt_thor.standalone import PACKAGE  # noqa: E402
 from tests.adharness import AppDaemon  # noqa: E402
@@ -30,7 +30,7 @@ from tests.conftest import controls_apps  # noqa: E402
 from tests.hass import HomeAssistant  # noqa: E402
 from tests.helpers import async_wait_for, free_port  # noqa: E402
 from tests.e2e.test_standalone import sim_for  # noqa: E402
-from thor_simulator import ThorSimulator  # noqa: E402
+from growatt_thor.simulator import ThorSimulator  # noqa: E402
 
 HELPER = "input_number.growatt_thor_max_current"
 

@@ -64,7 +64,7 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "apps")]
+sys.path[:0] = [str(REPO / "apps" / "growatt_thor")]
 
 from growatt_thor.thor.solar import (  # noqa: E402
     SolarController,

@@ -23,7 +23,7 @@ import yaml
 from tests.helpers import free_port, stop_process_group, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("growatt_thor", "thor_simulator")
+PACKAGES = ("growatt_thor",)  # the one app folder HACS installs
 
 
 def http_json(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None,

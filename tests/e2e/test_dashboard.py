@@ -12,7 +12,7 @@ import pytest
 
 from tests.adharness import REPO, AppDaemon
 from tests.conftest import controls_apps
-from thor_simulator import SimSettings, ThorSimulator
+from growatt_thor.simulator import SimSettings, ThorSimulator
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = REPO / "test-artifacts"

@@ -14,7 +14,7 @@ from tests.adharness import AppDaemon
 from tests.conftest import hub_app
 from tests.e2e.test_standalone import P, sim_for, wait_state
 from tests.helpers import async_wait_for
-from thor_simulator.sim import ID_TAG
+from growatt_thor.simulator.sim import ID_TAG
 
 CID = "XGJ00003214700CA"
 AMS = ZoneInfo("Europe/Amsterdam")

@@ -6,7 +6,7 @@ import asyncio
 
 from tests.adharness import AppDaemon
 from tests.helpers import async_wait_for
-from thor_simulator import SimSettings, ThorSimulator
+from growatt_thor.simulator import SimSettings, ThorSimulator
 
 P = "growatt_thor_ev_charger"
 

@@ -13,7 +13,7 @@ from websockets.asyncio.client import connect
 
 from growatt_thor.link import LinkSettings
 from growatt_thor.server import CentralSystem
-from thor_simulator import SimSettings, ThorSimulator
+from growatt_thor.simulator import SimSettings, ThorSimulator
 from tests.helpers import async_wait_for
 
 

@@ -301,7 +301,7 @@ def test_the_ha_package_starts_its_helpers_at_the_decisions_defaults():
 
     from growatt_thor.solar_node import SETTING_HELPERS
 
-    package = Path(__file__).resolve().parents[2] / "apps/growatt_thor/homeassistant" \
+    package = Path(__file__).resolve().parents[2] / "apps/growatt_thor/growatt_thor/homeassistant" \
         / "growatt_thor_package.yaml"
     numbers = yaml.safe_load(package.read_text())["input_number"]
     d = SolarSettings()

@@ -3,7 +3,7 @@
 apps.yaml::
 
     simulated_thor:
-      module: thor_simulator.app
+      module: growatt_thor.simulator.app
       class: SimulatedThor
       url: ws://127.0.0.1:9000/ocpp/ws
       meter_interval: 10

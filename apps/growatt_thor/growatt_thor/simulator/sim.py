@@ -7,7 +7,7 @@ after every boot, naive local timestamps, ``info`` in StatusNotification, values
 as strings in MeterValues, Growatt DataTransfer session records.
 
 Use it from tests (``async with ThorSimulator(...)``, then ``plug_in()``,
-``charge()``...) or from the command line (``python -m thor_simulator``).
+``charge()``...) or from the command line (``python -m growatt_thor.simulator``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""python -m thor_simulator --url ws://127.0.0.1:9000/ocpp/ws
+"""python -m growatt_thor.simulator --url ws://127.0.0.1:9000/ocpp/ws
 
 Connects like a THOR (the serial is appended to the URL), boots, then charges
 in a loop: plug in, StartTransaction, MeterValues, StopTransaction, record.
@@ -14,7 +14,7 @@ from .sim import SERIAL, SimSettings, demo
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(prog="python -m thor_simulator", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m growatt_thor.simulator", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--url", default="ws://127.0.0.1:9000/ocpp/ws",
                    help="the server URL as set in G_ServerURL (serial is appended)")
