@@ -37,10 +37,14 @@ def load(name: str) -> list[dict[str, Any]]:
 class RawWs:
     """Just enough of a WebSocket client to send exactly what the THOR sends."""
 
-    def __init__(self, port: int, handshake: str) -> None:
+    def __init__(self, port: int, handshake: str, path: str | None = None) -> None:
+        """``path``: ask for this path instead of the captured one (the rest stays as sent)."""
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=20)
         lines = handshake.split("\r\n")
         lines = [f"Host:127.0.0.1:{port}" if ln.startswith("Host:") else ln for ln in lines]
+        if path is not None:
+            method, _, version = lines[0].split(" ")
+            lines[0] = f"{method} {path} {version}"
         self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
         head = b""
         while b"\r\n\r\n" not in head:
@@ -113,7 +117,7 @@ def answer_for(frame: list[Any], replies: dict[str, list[Any]]) -> Any:
     return replies.get(action, [{"status": "Accepted"}])[0]
 
 
-def replay(lines: list[dict[str, Any]], port: int) -> dict[str, int]:
+def replay(lines: list[dict[str, Any]], port: int, path: str | None = None) -> dict[str, int]:
     # Answers to the pack's calls come from the long capture (the other has none).
     replies = thor_replies(load("2025-12-18-cloud-session.jsonl"))
     default_hs = next(o["http"] for o in lines if "http" in o and o["direction"] == "cp->cs")
@@ -125,7 +129,7 @@ def replay(lines: list[dict[str, Any]], port: int) -> dict[str, int]:
     validators: dict[str, Draft4Validator] = {}
     for conn, items in sorted(by_conn.items()):
         hs = next((o["http"] for o in items if "http" in o), default_hs)
-        ws = RawWs(port, hs)
+        ws = RawWs(port, hs, path)
         status_line = ws.response.split(b"\r\n", 1)[0]
         assert status_line.startswith(b"HTTP/1.1 101"), ws.response
         assert b"sec-websocket-protocol: ocpp1.6" in ws.response.lower()

@@ -9,7 +9,11 @@ apps.yaml::
     growatt_thor_hub:
       module: growatt_thor.hub
       class: GrowattThorHub
-      port: 9000
+      port: 9000        # null: only AppDaemon's web server (the HA add-on)
+
+A THOR connects to the pack's own port (``ws://<host>:9000/ocpp/ws/<serial>``)
+or, for each charger listed under ``chargers:``, to AppDaemon's web server
+(``ws://<host>:5050/app/<serial>``): both run through the same central system.
 
 It lives in its own namespace (``growatt_thor``) so that a Home Assistant
 restart, which stops the apps of HA's namespace, never stops the OCPP server:
@@ -37,6 +41,7 @@ from .thor.dialect import zone_mismatch
 from .thor.entities import DEFAULT_NAME, DEFAULT_PREFIX, render
 from .thor.storage import TransactionIds
 from .thor.writequeue import QueueSettings
+from .webroute import accept_charger
 from .writer import ChargerWriter, WriterSettings
 
 EVENT = "growatt_thor"  # every event of the pack: data = {topic, charger_id, payload, ts}
@@ -54,6 +59,11 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     return value
+
+
+def _address(host: str) -> str:
+    """A host to show in a URL: a wildcard bind address is no address to connect to."""
+    return "<this machine's address>" if host in ("", "0.0.0.0", "::") else host
 
 
 class GrowattThorHub(ADAPI):
@@ -100,6 +110,7 @@ class GrowattThorHub(ADAPI):
         self._backlogs: dict[str, tuple[frozenset[str], list[tuple[str, str, Any]]]] = {}
         self._sub_locks: dict[str, asyncio.Lock] = {}
         self._writer_tasks: list[asyncio.Task] = []
+        self._route_tasks: set[asyncio.Task] = set()
         self.loop = asyncio.get_running_loop()
 
         # Configured chargers are visible (as Unavailable) before they first connect.
@@ -108,25 +119,75 @@ class GrowattThorHub(ADAPI):
             self._writer(cid)
             self._dirty.add(cid)
 
-        await self.system.serve(cfg.host, cfg.port)
+        urls = []
+        if cfg.port is not None:
+            await self.system.serve(cfg.host, cfg.port)
+            urls.append(f"ws://{_address(cfg.host)}:{self.system.port}/ocpp/ws")
+        urls += await self._register_routes()
         self._publisher = await self.create_task(self._publish_loop())
         self._wake.set()
         await self.listen_event(self._on_plugin_started, "plugin_started",
                                 namespace=cfg.ha_namespace)
         for ns in dict.fromkeys((cfg.namespace, cfg.ha_namespace)):
             await self.listen_event(self._on_command_event, COMMAND_EVENT, namespace=ns)
-        self.log(f"Growatt THOR hub ready on port {self.system.port}")
+        if urls:
+            self.log("Growatt THOR hub ready. Set the THOR's server URL to "
+                     + " or ".join(urls) + " (it appends its serial number itself)")
+        else:
+            self.log("Growatt THOR hub ready, but no charger can connect: see the lines above",
+                     level="ERROR")
+
+    async def _register_routes(self) -> list[str]:
+        """One AppDaemon web route per configured charger: ``/app/<serial>``.
+
+        Returns the URL a THOR can use, or nothing (with a log line saying why).
+        """
+        http = getattr(self.AD, "http", None)
+        if http is None:
+            if self.cfg.port is None:
+                self.log("port is null and AppDaemon has no http: section, so no charger can "
+                         "connect: add http: {url: http://0.0.0.0:5050} to appdaemon.yaml",
+                         level="ERROR")
+            return []
+        if not self.cfg.chargers:
+            return []  # routes are per serial; with no serial known, only the own port
+        # AppDaemon lets /app/ routes through unless http: has a password *and* a token
+        # list (route_secure); then it wants a cookie or ?token=, which a THOR cannot send.
+        if getattr(http, "password", None) is not None and getattr(http, "valid_tokens", None):
+            problem = ("AppDaemon's http: has a password and tokens, and then refuses /app/ "
+                       "routes without its token, which a THOR cannot send. Remove tokens: "
+                       "from http: in appdaemon.yaml (the password still protects the admin "
+                       "UI and the API), or use the pack's own port.")
+            self.log(problem, level="ERROR")
+            await self._notify_ha("Growatt THOR: AppDaemon refuses the charger", problem)
+            return []
+        for cid in self.cfg.chargers:
+            await self.register_route(self._on_route, cid)
+        return [f"ws://{_address(str(http.host))}:{http.port}/app"]
+
+    async def _on_route(self, request: Any, kwargs: Any) -> Any:
+        """AppDaemon's web server: a charger asking for ``/app/<serial>``."""
+        task = asyncio.current_task()
+        self._route_tasks.add(task)
+        try:
+            return await accept_charger(self.system, request, request.match_info["route"])
+        finally:
+            self._route_tasks.discard(task)
 
     async def terminate(self) -> None:
         """Close the server so that a reload never meets 'address already in use'."""
         system = getattr(self, "system", None)
         if system is not None:
             await system.close()
-        publisher = getattr(self, "_publisher", None)
-        if publisher is not None:
-            publisher.cancel()
-        for task in getattr(self, "_writer_tasks", []):
+        tasks = [t for t in (getattr(self, "_publisher", None),
+                             *getattr(self, "_writer_tasks", [])) if t is not None]
+        for task in tasks:
             task.cancel()
+        # Wait for them, and for the web routes' handlers to return their socket:
+        # AppDaemon cancels an app's route tasks once terminate() returns.
+        pending = [*tasks, *getattr(self, "_route_tasks", ())]
+        if pending:
+            await asyncio.wait(pending, timeout=5)
 
     # --- the API for other nodes ------------------------------------------------------
 

@@ -4,7 +4,9 @@ No AppDaemon imports. :class:`CentralSystem` keeps one :class:`ChargerState` per
 charger id for as long as it lives (so a charger that reconnects keeps its
 entities and state) and runs one :class:`ChargerLink` per open connection.
 :meth:`CentralSystem.attach` takes any connection object, so the socket can come
-from our own websockets server (:meth:`serve`) or from elsewhere.
+from our own websockets server (:meth:`serve`) or from AppDaemon's web server
+(``webroute.py``). Both ask :meth:`CentralSystem.check_handshake` first, so a
+charger meets the same checks whichever way it comes in.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import hmac
 import logging
 import re
+from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Callable
+from typing import Callable, Mapping
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
@@ -25,6 +29,8 @@ from .link import ChargerLink, Connection, LinkHooks, LinkSettings
 from .thor.state import ChargerState
 
 SUBPROTOCOL = "ocpp1.6"
+MAX_FRAME = 2**20  # bytes: the largest frame a charger may send (the THOR's are < 4 kB)
+OPEN_TIMEOUT = 10.0  # s: a WebSocket handshake that takes longer is dropped
 
 # /ocpp/ws/<id>, /ocpp/<id>, /<id>  (the THOR appends its serial to G_ServerURL)
 _PATH = re.compile(r"^/(?:ocpp/(?:ws/)?)?(?P<id>[A-Za-z0-9_.:\-]{1,64})/?$")
@@ -45,6 +51,20 @@ def basic_auth_password(header: str | None) -> tuple[str, str] | None:
     except (binascii.Error, UnicodeDecodeError):
         return None
     return user, password
+
+
+def offers_subprotocol(header: str | None) -> bool:
+    """Whether a ``Sec-WebSocket-Protocol`` request header offers ``ocpp1.6``."""
+    return SUBPROTOCOL in (p.strip() for p in (header or "").split(","))
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a connection is refused before the upgrade: the HTTP answer to send."""
+
+    status: HTTPStatus
+    body: str
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 class CentralSystem:
@@ -118,9 +138,9 @@ class CentralSystem:
             subprotocols=[SUBPROTOCOL],
             process_request=self._check_request,
             ping_interval=None,  # the THOR pings us every 120 s; it need not answer ours
-            open_timeout=10,
+            open_timeout=OPEN_TIMEOUT,
             close_timeout=5,
-            max_size=2**20,
+            max_size=MAX_FRAME,
             logger=self.logger.getChild("websockets"),
         )
         self.logger.info("OCPP 1.6J central system listening on ws://%s:%s/ocpp/ws/<id>",
@@ -146,28 +166,51 @@ class CentralSystem:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(link._connection.close(1001, "server going away"), 5)
 
+    def check_handshake(self, charger_id: str, headers: Mapping[str, str]) -> Refusal | None:
+        """None when ``charger_id`` may connect with these request headers, else why not.
+
+        The same checks for every transport: a known charger (or unknown ones
+        allowed); when the charger has a password, HTTP Basic auth with the charger
+        id as user name (OCPP 1.6 security profile 1), compared in constant time;
+        and the ``ocpp1.6`` subprotocol offered.
+        """
+        if not self.accept(charger_id):
+            self.logger.warning("Refused charger %s: not in the configured chargers", charger_id)
+            return Refusal(HTTPStatus.FORBIDDEN, "Unknown charger\n")
+        expected = self.passwords.get(charger_id)
+        if expected is not None:
+            creds = basic_auth_password(headers.get("Authorization"))
+            user_ok = creds is not None and hmac.compare_digest(creds[0].encode(),
+                                                                charger_id.encode())
+            password_ok = creds is not None and hmac.compare_digest(creds[1].encode(),
+                                                                    expected.encode())
+            if not (user_ok and password_ok):
+                self.logger.warning("Refused charger %s: wrong or missing credentials",
+                                    charger_id)
+                return Refusal(HTTPStatus.UNAUTHORIZED, "Wrong credentials\n",
+                               (("WWW-Authenticate", 'Basic realm="OCPP"'),))
+        if not offers_subprotocol(headers.get("Sec-WebSocket-Protocol")):
+            self.logger.warning("Refused charger %s: it did not offer subprotocol %s",
+                                charger_id, SUBPROTOCOL)
+            return Refusal(HTTPStatus.BAD_REQUEST, f"Offer subprotocol {SUBPROTOCOL}\n")
+        return None
+
     def _check_request(self, connection: ServerConnection, request: Request) -> Response | None:
         charger_id = charger_id_from_path(request.path)
         if charger_id is None:
             self.logger.warning("Refused a connection to %s: not /ocpp/ws/<charger id>",
                                 request.path)
             return connection.respond(HTTPStatus.NOT_FOUND, "Use /ocpp/ws/<charger id>\n")
-        if not self.accept(charger_id):
-            self.logger.warning("Refused charger %s: not in the configured chargers", charger_id)
-            return connection.respond(HTTPStatus.FORBIDDEN, "Unknown charger\n")
-        expected = self.passwords.get(charger_id)
-        if expected is not None:
-            creds = basic_auth_password(request.headers.get("Authorization"))
-            if creds is None or creds[1] != expected:
-                self.logger.warning("Refused charger %s: wrong or missing password", charger_id)
-                return connection.respond(HTTPStatus.UNAUTHORIZED, "Wrong credentials\n")
-        return None
+        refusal = self.check_handshake(charger_id, request.headers)
+        if refusal is None:
+            return None
+        response = connection.respond(refusal.status, refusal.body)
+        for name, value in refusal.headers:
+            response.headers[name] = value
+        return response
 
     async def _handle(self, connection: ServerConnection) -> None:
         charger_id = charger_id_from_path(connection.request.path)
         assert charger_id is not None  # _check_request refused the others
-        if connection.subprotocol != SUBPROTOCOL:
-            self.logger.info("%s: connected without subprotocol %s; carrying on", charger_id,
-                             SUBPROTOCOL)
         await self.attach(charger_id, connection)
 

@@ -5,7 +5,9 @@ apps.yaml::
     simulated_thor:
       module: growatt_thor.simulator.app
       class: SimulatedThor
-      url: ws://127.0.0.1:9000/ocpp/ws
+      url: ws://127.0.0.1:9000/ocpp/ws   # or ws://127.0.0.1:5050/app (AppDaemon's port)
+      # serial: XGJ00003214700CA
+      # password: "12345678"             # G_Authentication, sent as HTTP Basic auth
       meter_interval: 10
       session_minutes: 10
       pause_minutes: 2
@@ -15,6 +17,9 @@ but the wire: it connects over a real socket like the charger does.
 """
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
 
 from appdaemon.adapi import ADAPI
 
@@ -27,6 +32,7 @@ class SimulatedThor(ADAPI):
         settings = SimSettings(
             url=str(a.get("url", d.url)),
             serial=str(a.get("serial", d.serial)),
+            password=str(a.get("password", d.password)),
             heartbeat_interval=float(a.get("heartbeat_interval", d.heartbeat_interval)),
             meter_interval=float(a.get("meter_interval", 10)),
             reconnect_delay=(2.0, 5.0),
@@ -39,3 +45,5 @@ class SimulatedThor(ADAPI):
         task = getattr(self, "_task", None)
         if task is not None:
             task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, 10)

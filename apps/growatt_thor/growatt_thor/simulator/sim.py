@@ -24,7 +24,7 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 log = logging.getLogger("thor_simulator")
 
@@ -299,7 +299,7 @@ class ThorSimulator:
         while not self._stop:
             try:
                 await self._connect_once()
-            except (OSError, ConnectionClosed, asyncio.TimeoutError) as err:
+            except (OSError, ConnectionClosed, InvalidHandshake, asyncio.TimeoutError) as err:
                 log.info("connection ended: %s", err or type(err).__name__)
             except Exception:
                 log.exception("simulator error")
@@ -323,13 +323,16 @@ class ThorSimulator:
             self._ws = ws
             self._ids = itertools.count(100)  # ids restart at "100" after every boot
             reader = asyncio.ensure_future(self._read(ws))
+            heartbeats: asyncio.Future | None = None
             try:
                 await self._boot()
                 self.connected.set()
-                await asyncio.wait([reader, asyncio.ensure_future(self._heartbeats())],
-                                   return_when=asyncio.FIRST_COMPLETED)
+                heartbeats = asyncio.ensure_future(self._heartbeats())
+                await asyncio.wait([reader, heartbeats], return_when=asyncio.FIRST_COMPLETED)
             finally:
                 reader.cancel()
+                if heartbeats is not None:
+                    heartbeats.cancel()
                 for fut in self._pending.values():
                     fut.cancel()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 # Keys AppDaemon itself puts into ``self.args``.
 APPDAEMON_KEYS = frozenset({
@@ -50,7 +50,9 @@ class ChargerConfig(_Strict):
 
 class HubConfig(_Strict):
     host: str = "0.0.0.0"
-    port: int = Field(9000, ge=0, le=65535)
+    port: int | None = Field(9000, ge=0, le=65535,
+                             description="the pack's own OCPP port; null: only AppDaemon's "
+                                         "web server (/app/<charger id>)")
     heartbeat_interval: int = Field(60, ge=10, le=86400)
     call_timeout: float = Field(15.0, gt=0, le=120)
     idle_timeout: float = Field(330.0, ge=30, le=3600)
@@ -95,6 +97,14 @@ class HubConfig(_Strict):
         if isinstance(v, dict):
             return {str(k): ({} if c is None else c) for k, c in v.items()}
         return {} if v is None else v
+
+    @model_validator(mode="after")
+    def _somewhere_to_connect(self) -> "HubConfig":
+        if self.port is None and not self.chargers:
+            raise ValueError("with port: null a THOR can only connect to AppDaemon's web server "
+                             "at /app/<serial>, one route per charger: list your charger's "
+                             "serial under chargers:")
+        return self
 
 
 def format_validation_error(app: str, err: ValidationError) -> str:
