@@ -6,7 +6,7 @@
 ``--set`` changes one of the pack's settings (a field of :class:`SolarSettings`: the solar
 node's ``apps.yaml`` keys and a few finer ones), with YAML values as in ``apps.yaml``
 (``null`` switches a rule off), to measure another trade-off than the defaults', e.g. the
-README's energy-first recipe.
+energy-first recipe of docs/solar.md.
 
 Five days of each kind by default (seeded; each day after a kind's first shifts the date
 and the weather seed; the defaults were tuned on the first 15 of each kind, and

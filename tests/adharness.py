@@ -39,7 +39,8 @@ def http_json(method: str, url: str, body: Any = None, headers: dict[str, str] |
 class AppDaemon:
     def __init__(self, root: Path, apps: dict[str, dict[str, Any]],
                  plugins: dict[str, Any] | None = None, time_zone: str = "Europe/Amsterdam",
-                 env: dict[str, str] | None = None, extra_modules: tuple[Path, ...] = ()) -> None:
+                 env: dict[str, str] | None = None, extra_modules: tuple[Path, ...] = (),
+                 http: dict[str, Any] | None = None) -> None:
         self.root = root
         self.http_port = free_port()
         self.url = f"http://127.0.0.1:{self.http_port}"
@@ -48,6 +49,7 @@ class AppDaemon:
         self.time_zone = time_zone
         self.env = env or {}
         self.extra_modules = extra_modules
+        self.http_extra = http or {}
         self.proc: subprocess.Popen | None = None
         self._write_config()
 
@@ -71,7 +73,7 @@ class AppDaemon:
         ad: dict[str, Any] = {
             "appdaemon": {"latitude": 52.37, "longitude": 4.89, "elevation": 0,
                           "time_zone": self.time_zone},
-            "http": {"url": self.url},
+            "http": {"url": self.url, **self.http_extra},
             "api": {},
             "hadashboard": {},
             "logs": {"main_log": {"filename": str(self.root / "main.log")},

@@ -152,3 +152,24 @@ async def test_refused_before_the_upgrade_and_nothing_created(ad: AppDaemon, cas
     after = await asyncio.to_thread(ad.states, "default")
     assert after == before, f"{case}: entities changed"
     assert f"{serial}: connected" not in ad.logs(tail=3000)
+
+
+async def test_appdaemon_http_password_does_not_shut_the_thor_out(tmp_path: Path):
+    """AppDaemon 4.5's route security (``route_secure``) wants its cookie or ``?token=``
+    when ``http:`` has a password and tokens, which a THOR cannot send. Measured: 4.5.13
+    never fills the token list it checks, so the routes stay open and the charger's own
+    Basic-auth password is what protects them. If a later AppDaemon enforces it, this
+    test fails and the hub's start-up error (see hub._register_routes) is what users see.
+    """
+    ad = AppDaemon(tmp_path / "ad", apps(tmp_path),
+                   http={"password": "ad-secret", "tokens": ["ad-token"]})
+    ad.start(wait_apps=[])
+    try:
+        await async_wait_for(lambda: "hub ready" in ad.logs(tail=3000), timeout=30,
+                             what="the hub to start")
+        async with sim_via_appdaemon(ad) as sim:
+            await sim.wait_connected()
+        assert f"{CID}: connected" in ad.logs(tail=3000)
+        assert "refuses /app/ routes" not in ad.logs(tail=3000)
+    finally:
+        ad.stop()

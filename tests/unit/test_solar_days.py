@@ -43,7 +43,7 @@ def test_the_benchmark_measures_other_settings_as_apps_yaml_writes_them():
     s = pack_settings(1, **overrides)
     assert (s.disable_import_wh, s.enable_backoff, s.enable_delay_s, s.phases) == \
         (None, False, 60, 1)
-    # the README's energy-first recipe rides the first cumulus day's clouds on grid power:
+    # the energy-first recipe of docs/solar.md rides the first cumulus day's clouds on grid power:
     # more energy than with the defaults, and a share below 95 %
     pv, house = profiles(variant("cloudy", 0), 1)
     recipe = pack_settings(1, **parse_overrides([

@@ -1,4 +1,4 @@
-"""Example node: charge only in the cheapest hours of the day (README "Writing a node").
+"""Example node: charge only in the cheapest hours of the day (docs/nodes.md).
 
 apps.yaml::
 

@@ -67,7 +67,7 @@ def _address(host: str) -> str:
 
 
 class GrowattThorHub(ADAPI):
-    """Runs the OCPP server and publishes every charger. See README "Hub API"."""
+    """Runs the OCPP server and publishes every charger. See docs/nodes.md "Events and the hub API"."""
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -186,8 +186,8 @@ class GrowattThorHub(ADAPI):
         # Wait for them, and for the web routes' handlers to return their socket:
         # AppDaemon cancels an app's route tasks once terminate() returns.
         pending = [*tasks, *getattr(self, "_route_tasks", ())]
-        if pending:
-            await asyncio.wait(pending, timeout=5)
+        if pending:  # briefly: AppDaemon gives all apps' terminate() 3 s in total
+            await asyncio.wait(pending, timeout=1)
 
     # --- the API for other nodes ------------------------------------------------------
 

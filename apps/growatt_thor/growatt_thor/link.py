@@ -101,7 +101,7 @@ class LinkHooks(Protocol):
         """A transaction id never handed out before, also across restarts."""
 
     async def emit(self, charger_id: str, topic: str, payload: dict[str, Any]) -> None:
-        """Something changed (see README "Events" for topics and payloads)."""
+        """Something changed (see docs/nodes.md "Events" for topics and payloads)."""
 
 
 @dataclass

@@ -22,7 +22,7 @@ and override what you need::
 Guarantees:
 - Arguments are validated before anything else; a bad or missing key stops
   the app with one line per problem (and an HA notification). Never half-way.
-- ``on_update`` gets the charger's snapshot (see README "Events") right after
+- ``on_update`` gets the charger's snapshot (see docs/nodes.md "Events") right after
   ``on_start`` if the charger is known (a node that starts late needs no
   event to get going), and again after every change.
 - Every request (``set_current``, ``start_charging``, ``stop_charging``,

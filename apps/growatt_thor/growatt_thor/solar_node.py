@@ -1,4 +1,4 @@
-"""The solar surplus node: charge from what the roof exports (README "Solar surplus").
+"""The solar surplus node: charge from what the roof exports (docs/solar.md).
 
 apps.yaml::
 

@@ -16,6 +16,8 @@ from aiohttp import WSMsgType, web
 
 from .server import MAX_FRAME, OPEN_TIMEOUT, SUBPROTOCOL, CentralSystem
 
+CLOSE_TIMEOUT = 2.0  # s
+
 
 class WebSocketClosed(ConnectionError):
     """The charger's aiohttp WebSocket is closed (or broke)."""
@@ -54,8 +56,10 @@ async def accept_charger(system: CentralSystem, request: web.Request,
     if refusal is not None:
         return web.Response(status=refusal.status, text=refusal.body,
                             headers=dict(refusal.headers))
+    # timeout: how long close() waits for the charger's close frame (a dead peer never
+    # sends one, and AppDaemon gives an app's terminate() only a few seconds)
     ws = web.WebSocketResponse(protocols=(SUBPROTOCOL,), max_msg_size=MAX_FRAME,
-                               autoping=True, heartbeat=None)
+                               autoping=True, heartbeat=None, timeout=CLOSE_TIMEOUT)
     if not ws.can_prepare(request).ok:
         system.logger.warning("Refused a plain HTTP request to the OCPP route of %s",
                               charger_id)

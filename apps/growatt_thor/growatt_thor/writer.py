@@ -7,7 +7,7 @@ order, retries, offline) are :class:`thor.writequeue.WriteQueue`'s; this class
 sends, interprets the answers, updates :class:`ChargerState` and reports.
 
 Reports go through ``emit(topic, payload)``: topic ``write`` for every answer
-or failure (see README "Events"), and ``state`` when the queue changed.
+or failure (see docs/nodes.md "Events"), and ``state`` when the queue changed.
 """
 
 from __future__ import annotations

@@ -64,7 +64,7 @@ class HubConfig(_Strict):
     accept_unknown_chargers: bool = True
     id_tags: list[str] | None = None
     log_frames: bool = False
-    # the write queue (README "Controls")
+    # the write queue (docs/controls.md)
     write_spacing: float = Field(15.0, ge=0.1, le=3600,
                                  description="seconds between configuration writes")
     write_settle: float = Field(1.0, ge=0, le=60,

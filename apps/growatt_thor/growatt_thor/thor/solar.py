@@ -46,7 +46,7 @@ kind; ``--per-kind 25`` adds ten more that were never tuned on):
   ``backoff_window_s``: on a day of fast clouds it charges in the sunnier
   stretches instead of starting and stopping with every cloud. The price is
   energy: on such a day it puts much less of the surplus into the car than a
-  controller that rides through clouds on grid power (see the README for the
+  controller that rides through clouds on grid power (see docs/solar.md for the
   numbers); ``minpv`` or a shorter delay trade the other way.
 """
 

@@ -4,7 +4,7 @@ Pure Python with an injected clock (seconds, monotonic), so every decision is
 testable without sockets or waiting. :class:`growatt_thor.writer.ChargerWriter`
 runs it against a live link.
 
-Rules (see README "Controls"):
+Rules (see docs/controls.md):
 - One call at a time. Configuration writes are at least ``spacing`` seconds
   apart from the previous write of any kind; commands (remote start/stop,
   access-point mode) go before waiting configuration writes and only keep
