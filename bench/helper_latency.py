@@ -48,7 +48,7 @@ async def measure(change, sim: ThorSimulator, samples: int, spacing: float) -> l
         n = len(sim.calls("ChangeConfiguration"))
         t0 = loop.time()
         await asyncio.to_thread(change, value)
-        await async_wait_for(lambda: len(sim.calls("ChangeConfiguration")) > n, timeout=30,
+        await async_wait_for(lambda n=n: len(sim.calls("ChangeConfiguration")) > n, timeout=30,
                              interval=0.005, what="the write")
         out.append(sim.call_times("ChangeConfiguration")[n] - t0)
         await asyncio.sleep(spacing + 0.3)  # the queue is idle again for the next sample
@@ -82,14 +82,14 @@ async def run(samples: int, settle: float, with_ha: bool) -> dict[str, list[floa
             try:
                 await sim.start()
                 await sim.wait_connected()
-                await async_wait_for(lambda: sim.calls("GetConfiguration"), timeout=20)
+                await async_wait_for(lambda sim=sim: sim.calls("GetConfiguration"), timeout=20)
                 await asyncio.sleep(2)  # start-up sequence done, queue idle
                 if ha is None:
-                    def change(v):
+                    def change(v, ad=ad):
                         ad.call_service("default", "input_number/set_value",
                                         entity_id=HELPER, value=v)
                 else:
-                    def change(v):
+                    def change(v, ha=ha):
                         ha.api("POST", "/api/services/input_number/set_value",
                                {"entity_id": HELPER, "value": v})
                 results[mode] = await measure(change, sim, samples, spacing)

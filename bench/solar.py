@@ -1,7 +1,7 @@
 """Benchmark: solar surplus charging on whole days, against an ideal and a baseline.
 
-    .venv/bin/python -m bench.solar [--days clear,cloudy,broken,winter] [--per-kind 5] [--phases 1,3]
-                                    [--set KEY=VALUE ...]
+    .venv/bin/python -m bench.solar [--days clear,cloudy,broken,winter] [--per-kind 5]
+                                    [--phases 1,3] [--set KEY=VALUE ...]
 
 ``--set`` changes one of the pack's settings (a field of :class:`SolarSettings`: the solar
 node's ``apps.yaml`` keys and a few finer ones), with YAML values as in ``apps.yaml``

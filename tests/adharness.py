@@ -93,7 +93,7 @@ class AppDaemon:
 
     # --- process ----------------------------------------------------------------------
 
-    def start(self, wait_apps: list[str] | None = None, timeout: float = 60) -> "AppDaemon":
+    def start(self, wait_apps: list[str] | None = None, timeout: float = 60) -> AppDaemon:
         self.stdout = open(self.root / "stdout.log", "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "appdaemon", "-c", str(self.config_dir)],

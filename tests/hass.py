@@ -66,7 +66,7 @@ class HomeAssistant:
         self.proc: subprocess.Popen | None = None
         self.token: str | None = None
 
-    def start(self, timeout: float = 240) -> "HomeAssistant":
+    def start(self, timeout: float = 240) -> HomeAssistant:
         self.log = open(self.root / "ha.log", "ab")
         self.proc = subprocess.Popen([str(self.venv / "bin" / "hass"), "-c", str(self.config_dir)],
                                      stdout=self.log, stderr=subprocess.STDOUT,

@@ -127,7 +127,7 @@ def replay(lines: list[dict[str, Any]], port: int, path: str | None = None) -> d
             by_conn[o["conn"]].append(o)
     counts = defaultdict(int)
     validators: dict[str, Draft4Validator] = {}
-    for conn, items in sorted(by_conn.items()):
+    for _conn, items in sorted(by_conn.items()):
         hs = next((o["http"] for o in items if "http" in o), default_hs)
         ws = RawWs(port, hs, path)
         status_line = ws.response.split(b"\r\n", 1)[0]

@@ -141,13 +141,13 @@ async def test_export_through_rest_and_through_an_event(setup, ocpp_port):
     await async_wait_for(lambda: (www / name).exists(), timeout=10, what="export via REST")
     done = await wait_state(ad, "sensor.growatt_thor_sessions_export", "ok")
     assert done["attributes"]["url"] == f"/local/{name}"
-    assert list(csv.DictReader(open(www / name, newline=""))) == rows
+    assert read(www / name) == rows
     (www / name).unlink()
     # from HA (or any app): the event, in the HA namespace
     await asyncio.to_thread(ad.fire_event, "default", "growatt_thor_export",
                             date_from=today, date_to=today)
     await async_wait_for(lambda: (www / name).exists(), timeout=10, what="export via event")
-    assert list(csv.DictReader(open(www / name, newline=""))) == rows
+    assert read(www / name) == rows
     # an empty range is a valid, empty export; a reversed one is refused, nothing written
     tomorrow = (datetime.fromisoformat(today) + timedelta(days=1)).date().isoformat()
     await asyncio.to_thread(ad.fire_event, "default", "growatt_thor_export",
@@ -216,6 +216,6 @@ async def test_export_from_the_helpers_button(tmp_path, ocpp_port):
                                 entity_id="input_button.growatt_thor_export_sessions")
         name = f"growatt_thor_export_{day}_{day}.csv"
         await async_wait_for(lambda: (www / name).exists(), timeout=10, what="export by button")
-        assert list(csv.DictReader(open(www / name, newline=""))) == [row]
+        assert read(www / name) == [row]
     finally:
         await asyncio.to_thread(ad.stop)

@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, UTC
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -41,7 +41,7 @@ def test_vendor_string_keeps_spaces_and_colons():
 def test_naive_charger_time_is_local():
     tz = ZoneInfo("Europe/Amsterdam")
     assert parse_charger_time("2025-12-18T23:00:09", tz) == datetime(2025, 12, 18, 22, 0, 9,
-                                                                    tzinfo=timezone.utc)
+                                                                    tzinfo=UTC)
     assert parse_charger_time("2025-12-18 23:00:09", tz).hour == 22
     assert parse_charger_time("2025-12-18T22:00:09Z", tz).hour == 22  # zoned stays as sent
     with pytest.raises(ValueError):
@@ -61,12 +61,12 @@ def test_thor_timezone():
 
 def test_a_zone_that_disagrees_with_the_charger_is_named():
     ams, summer, winter = ZoneInfo("Europe/Amsterdam"), datetime(2026, 7, 1), datetime(2026, 1, 1)
-    assert zone_mismatch("UTC+1", ams, summer.replace(tzinfo=timezone.utc)) is None  # CEST
-    assert zone_mismatch("UTC+1", ams, winter.replace(tzinfo=timezone.utc)) is None
+    assert zone_mismatch("UTC+1", ams, summer.replace(tzinfo=UTC)) is None  # CEST
+    assert zone_mismatch("UTC+1", ams, winter.replace(tzinfo=UTC)) is None
     problem = zone_mismatch("UTC+1", ZoneInfo("Europe/London"), summer.replace(
-        tzinfo=timezone.utc))
+        tzinfo=UTC))
     assert problem and "G_TimeZone is UTC+1" in problem and "UTC+0 standard" in problem
-    assert zone_mismatch("nonsense", ams, winter.replace(tzinfo=timezone.utc)) is None
+    assert zone_mismatch("nonsense", ams, winter.replace(tzinfo=UTC)) is None
 
 
 def test_secrets_are_redacted_in_config_and_frames():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone, UTC
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -16,7 +16,7 @@ from growatt_thor.thor.sessions import COLUMNS, SessionBook
 CID = "XGJ00003214700CA"
 TZ = timezone(timedelta(hours=1))  # the THOR's G_TimeZone UTC+1 (naive local stamps)
 AMS = ZoneInfo("Europe/Amsterdam")
-T0 = datetime(2025, 12, 18, 22, 0, 9, tzinfo=timezone.utc)  # 23:00:09 local
+T0 = datetime(2025, 12, 18, 22, 0, 9, tzinfo=UTC)  # 23:00:09 local
 
 
 def book(**kw) -> SessionBook:
@@ -178,7 +178,7 @@ def test_powerloss_with_a_record_uses_the_record():
 
 
 def test_times_are_converted_from_charger_local_to_the_configured_zone():
-    b = book(record_wait=0, csv_tz=timezone.utc)
+    b = book(record_wait=0, csv_tz=UTC)
     started(b)
     stopped(b, 1000, at=END)
     (row,) = rows(b, END)
@@ -187,8 +187,8 @@ def test_times_are_converted_from_charger_local_to_the_configured_zone():
 
 def test_duration_across_the_dst_change_is_real_time():
     ams = SessionBook(charger_tz=AMS, csv_tz=AMS, record_wait=0)
-    start = datetime(2026, 3, 29, 0, 30, tzinfo=timezone.utc)  # 01:30 CET
-    end = datetime(2026, 3, 29, 1, 30, tzinfo=timezone.utc)  # 03:30 CEST
+    start = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)  # 01:30 CET
+    end = datetime(2026, 3, 29, 1, 30, tzinfo=UTC)  # 03:30 CEST
     fmt = "%Y-%m-%dT%H:%M:%S"
     ams.on_started(CID, {"transaction_id": 5, "meter_start": 0,
                          "timestamp": start.astimezone(AMS).strftime(fmt)}, start)

@@ -1,5 +1,5 @@
 import json
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 import pytest
@@ -48,7 +48,7 @@ def test_units_are_normalised_and_bad_values_skipped():
 
 def test_entity_table_renders_strings_with_ha_attributes():
     st = ChargerState("X")
-    st.on_connect(datetime.now(timezone.utc))
+    st.on_connect(datetime.now(UTC))
     st.on_status({"connectorId": 1, "status": "Charging", "errorCode": "NoError", "info": ""})
     st.on_meter_values(CAPTURED)
     ents = render(st)

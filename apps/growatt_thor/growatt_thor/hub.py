@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -67,7 +67,9 @@ def _address(host: str) -> str:
 
 
 class GrowattThorHub(ADAPI):
-    """Runs the OCPP server and publishes every charger. See docs/nodes.md "Events and the hub API"."""
+    """Runs the OCPP server and publishes every charger.
+
+    See docs/nodes.md, "Events and the hub API"."""
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -442,7 +444,7 @@ class GrowattThorHub(ADAPI):
             "topic": topic,
             "charger_id": charger_id,
             "payload": data,
-            "ts": datetime.now(timezone.utc).isoformat(),
+            "ts": datetime.now(UTC).isoformat(),
         }
         try:
             await self.fire_event(EVENT, namespace=self.cfg.namespace, **envelope)
@@ -455,7 +457,7 @@ class GrowattThorHub(ADAPI):
         if not value or charger_id in self._zone_checked:
             return
         self._zone_checked.add(charger_id)
-        problem = zone_mismatch(value, self.charger_tz, datetime.now(timezone.utc))
+        problem = zone_mismatch(value, self.charger_tz, datetime.now(UTC))
         if problem:
             self.log(f"{charger_id}: {problem}", level="WARNING")
             await self._notify_ha("Growatt THOR: time zone", f"{charger_id}: {problem}")

@@ -23,8 +23,9 @@ import contextlib
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone, tzinfo
-from typing import Any, Awaitable, Callable, Protocol
+from datetime import datetime, tzinfo, UTC
+from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
 
 import ocpp.messages
 from ocpp.exceptions import OCPPError
@@ -109,7 +110,7 @@ class LinkSettings:
     heartbeat_interval: int = 60
     call_timeout: float = 15.0
     idle_timeout: float = 330.0  # the THOR heartbeats every 60 s and pings every 120 s
-    charger_tz: tzinfo = timezone.utc
+    charger_tz: tzinfo = UTC
     startup_delay: float = 0.5
     id_tags: frozenset[str] | None = None  # None: accept every idTag
     log_frames: bool = False  # every frame (secrets redacted) at INFO instead of DEBUG
@@ -130,7 +131,7 @@ class ChargerLink(ChargePoint):
         hooks: LinkHooks,
         settings: LinkSettings,
         logger: logging.Logger,
-        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         super().__init__(charger_id, connection, response_timeout=settings.call_timeout,
                          logger=logger)
@@ -157,7 +158,7 @@ class ChargerLink(ChargePoint):
                 self.logger.log(self._frame_level, "<- %s", redact_frame(raw))
                 self.state.last_seen = self.clock()
                 await self.route_message(raw)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.logger.warning("%s: nothing received for %.0f s, closing the connection",
                                 self.id, self.settings.idle_timeout)
         finally:
@@ -340,7 +341,7 @@ class ChargerLink(ChargePoint):
         try:
             return await asyncio.wait_for(self.call(payload, suppress=False),
                                           self.settings.call_timeout + 1)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise CallFailed(f"{type(payload).__name__}: no answer within "
                              f"{self.settings.call_timeout:.0f} s") from None
         except OCPPError as err:
@@ -365,7 +366,7 @@ class ChargerLink(ChargePoint):
         """A charger that does not boot after connecting still gets the start-up sequence."""
         try:
             await asyncio.wait_for(self._booted.wait(), 10)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self._booted.set()
             await self.startup_sequence()
 

@@ -31,7 +31,7 @@ Export a date range (by session start, inclusive) to
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -99,7 +99,7 @@ class SessionLog(ADAPI):
     # --- messages from the hub --------------------------------------------------------
 
     async def _on_message(self, cid: str, topic: str, payload: dict[str, Any]) -> None:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         async with self._lock:
             if topic == "transaction_started":
                 self.book.on_started(cid, payload, now)
@@ -118,7 +118,7 @@ class SessionLog(ADAPI):
     async def _tick(self) -> None:
         """Finish sessions whose record did not come, write rows, retry failed writes."""
         while True:
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             async with self._lock:
                 if self.book.ready(now):
                     await self._save()
@@ -132,7 +132,7 @@ class SessionLog(ADAPI):
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def _save(self) -> None:
@@ -239,7 +239,7 @@ class SessionLog(ADAPI):
             state, attrs = "error", {"message": msg}
         attrs |= {"friendly_name": "THOR sessions export", "icon": "mdi:file-export",
                   "date_from": str(date_from), "date_to": str(date_to),
-                  "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+                  "at": datetime.now(UTC).isoformat(timespec="seconds")}
         await publish_state(self, f"sensor.{self.cfg.helper_prefix}_sessions_export", state,
                             attrs, self.ha_ns)
         return result

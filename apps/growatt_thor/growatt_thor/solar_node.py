@@ -91,7 +91,7 @@ class SolarConfig(NodeConfig):
     enable_backoff: bool = _D.enable_backoff
 
     @model_validator(mode="after")
-    def _one_source(self) -> "SolarConfig":
+    def _one_source(self) -> SolarConfig:
         if self.grid_power_sensor is None and not (self.pv_power_sensor
                                                    and self.house_power_sensor):
             raise ValueError("set grid_power_sensor, or pv_power_sensor and house_power_sensor")

@@ -20,7 +20,7 @@ Do not run it beside a real Home Assistant: HA owns these entities there.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, UTC
 from pathlib import Path
 from typing import Any
 
@@ -122,5 +122,5 @@ class StandaloneHelpers(ADAPI):
                     raise BadValue(f"{data.get('date')!r} is not a date") from None
             return f"{hhmm(data.get('time'))}:00"
         if service == "press":
-            return datetime.now(timezone.utc).isoformat()
+            return datetime.now(UTC).isoformat()
         raise BadValue(f"unknown service {service}")

@@ -16,8 +16,9 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Awaitable, Callable
+from datetime import datetime, timedelta, UTC
+from typing import Any
+from collections.abc import Awaitable, Callable
 
 from ocpp.v16 import call
 
@@ -156,7 +157,7 @@ class ChargerWriter:
         self._wake.clear()
         try:
             await asyncio.wait_for(self._wake.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     def _track_connection(self, now: float) -> None:
@@ -280,7 +281,7 @@ class ChargerWriter:
         info = self.queue.summary()
         at = info.pop("next_at")
         info["next_write"] = None if at is None else (
-            datetime.now(timezone.utc) + timedelta(seconds=max(0.0, at - self.clock()))
+            datetime.now(UTC) + timedelta(seconds=max(0.0, at - self.clock()))
         ).isoformat(timespec="seconds")
         info["online"] = self.queue.online
         info["last_result"] = self.last_result

@@ -20,7 +20,7 @@ import json
 import logging
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import datetime, timedelta, timezone, tzinfo, UTC
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -151,7 +151,7 @@ class ThorSimulator:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._runner
 
-    async def __aenter__(self) -> "ThorSimulator":
+    async def __aenter__(self) -> ThorSimulator:
         await self.start()
         return self
 
@@ -177,7 +177,7 @@ class ThorSimulator:
     # --- the charger's behaviour ------------------------------------------------------
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
     def local(self, moment: datetime | None = None, sep: str = "T") -> str:
         moment = moment or self.now()
@@ -299,7 +299,7 @@ class ThorSimulator:
         while not self._stop:
             try:
                 await self._connect_once()
-            except (OSError, ConnectionClosed, InvalidHandshake, asyncio.TimeoutError) as err:
+            except (TimeoutError, OSError, ConnectionClosed, InvalidHandshake) as err:
                 log.info("connection ended: %s", err or type(err).__name__)
             except Exception:
                 log.exception("simulator error")
@@ -477,7 +477,7 @@ async def demo(settings: SimSettings, session_minutes: float, pause_minutes: flo
                     await sim.send_meter_values(settings.meter_interval)
                     await asyncio.sleep(settings.meter_interval)
                 await sim.finish()
-            except (ConnectionError, ConnectionClosed, asyncio.TimeoutError, RuntimeError) as e:
+            except (TimeoutError, ConnectionError, ConnectionClosed, RuntimeError) as e:
                 log.info("demo session interrupted: %s", e)
             await asyncio.sleep(pause_minutes * 60)
     finally:

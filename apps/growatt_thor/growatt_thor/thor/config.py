@@ -99,7 +99,7 @@ class HubConfig(_Strict):
         return {} if v is None else v
 
     @model_validator(mode="after")
-    def _somewhere_to_connect(self) -> "HubConfig":
+    def _somewhere_to_connect(self) -> HubConfig:
         if self.port is None and not self.chargers:
             raise ValueError("with port: null a THOR can only connect to AppDaemon's web server "
                              "at /app/<serial>, one route per charger: list your charger's "

@@ -14,7 +14,7 @@ import os
 import tempfile
 from datetime import date
 from pathlib import Path
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from .sessions import COLUMNS
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import datetime, timedelta, timezone, tzinfo, UTC
 
 VENDOR_ID = "Growatt"
 
@@ -97,12 +97,12 @@ def parse_charger_time(value: str, charger_tz: tzinfo) -> datetime:
             raise ValueError(f"not a timestamp: {value!r}") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=charger_tz)
-    return parsed.astimezone(timezone.utc)
+    return parsed.astimezone(UTC)
 
 
 def utc_now_iso(now: datetime) -> str:
     """OCPP ``currentTime``: always UTC with a ``Z`` (keeps the THOR's clock in sync)."""
-    return now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ class SessionRecord:
     work_mode: str
 
     @classmethod
-    def parse(cls, kind: str, data: str) -> "SessionRecord":
+    def parse(cls, kind: str, data: str) -> SessionRecord:
         """Parse the ``data`` of a session record; ``ValueError`` if it is not one."""
         v = parse_vendor_string(data)
         try:
@@ -182,7 +182,7 @@ class ExternalMeter:
     power_w: float
 
     @classmethod
-    def parse(cls, data: str) -> "ExternalMeter":
+    def parse(cls, data: str) -> ExternalMeter:
         v = parse_vendor_string(data)
         try:
             return cls(

@@ -9,7 +9,8 @@ request bodies, and strings survive (see ``shared/appdaemon-notes.md``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from .state import ChargerState
 
@@ -163,7 +164,8 @@ def render(
     """
     out: dict[str, tuple[str, dict[str, Any]]] = {}
     for desc in ENTITIES:
-        attrs: dict[str, Any] = {"friendly_name": f"{name} {desc.name}", "charger_id": state.charger_id}
+        attrs: dict[str, Any] = {"friendly_name": f"{name} {desc.name}",
+                                 "charger_id": state.charger_id}
         if desc.unit:
             attrs["unit_of_measurement"] = desc.unit
         if desc.device_class:

@@ -27,7 +27,7 @@ last meter reading and the charger's record.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import datetime, timedelta, tzinfo, UTC
 from typing import Any
 
 from .dialect import parse_charger_time
@@ -55,7 +55,7 @@ class Row:
 
 
 def _iso(dt: datetime | None) -> str | None:
-    return None if dt is None else dt.astimezone(timezone.utc).isoformat()
+    return None if dt is None else dt.astimezone(UTC).isoformat()
 
 
 def _dt(text: str | None) -> datetime | None:

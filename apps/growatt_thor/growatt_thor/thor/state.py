@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from .dialect import ExternalMeter, redact_config
 
@@ -129,7 +130,8 @@ class ChargerState:
     def on_boot(self, payload: dict[str, Any], now: datetime) -> set[str]:
         self.vendor = _get(payload, "chargePointVendor", "charge_point_vendor", "")
         self.model = _get(payload, "chargePointModel", "charge_point_model", "")
-        self.serial = _get(payload, "chargePointSerialNumber", "charge_point_serial_number", "") or ""
+        self.serial = _get(payload, "chargePointSerialNumber", "charge_point_serial_number",
+                           "") or ""
         self.firmware = _get(payload, "firmwareVersion", "firmware_version", "") or ""
         self.last_boot = now
         return {"boot"}
