@@ -133,3 +133,17 @@ async def test_a_time_zone_unlike_the_chargers_is_reported(tmp_path, ocpp_port):
                                  timeout=20, what="the time-zone warning")
     finally:
         await asyncio.to_thread(ad.stop)
+
+
+async def test_boot_data_reaches_the_entities_at_once(appdaemon: AppDaemon, ocpp_port):
+    """Regression: a change that arrived while a publish pass ran waited 5 s (taken for
+    "HA unreachable"), so the vendor appeared 5.1-5.4 s after the BootNotification."""
+    ad = appdaemon
+    loop = asyncio.get_running_loop()
+    async with sim_for(ocpp_port) as sim:
+        await sim.wait_connected()  # the BootNotification was answered
+        booted = loop.time()
+        # generous (the goal, milliseconds, is for bench/), but well under those 5 s
+        await wait_state(ad, f"sensor.{P}_vendor", "Growatt", timeout=3)
+        await wait_state(ad, f"sensor.{P}_firmware", "THOR_22AS-V2.2.16-20240902", timeout=3)
+        assert loop.time() - booted < 3

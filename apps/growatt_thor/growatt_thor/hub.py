@@ -470,16 +470,19 @@ class GrowattThorHub(ADAPI):
             await self._wake.wait()
             self._wake.clear()
             dirty, self._dirty = self._dirty, set()
+            failed = set()
             for cid in sorted(dirty):
                 st = self.system.states.get(cid)
                 if st is None:
                     continue
                 entities = render(st, self.entity_prefix(cid), self.friendly_name(cid))
-                ok = await self._publish(entities)
-                if not ok:
-                    self._dirty.add(cid)
-            if self._dirty:
-                await asyncio.sleep(5)  # HA unreachable: retry a little later
+                if not await self._publish(entities):
+                    failed.add(cid)
+            # Changes that came in during this pass have set _wake: the next pass starts
+            # at once. Only a failed set_state (HA unreachable) waits before the retry.
+            if failed:
+                self._dirty |= failed
+                await asyncio.sleep(5)
                 self._wake.set()
 
     async def _publish(self, entities: dict[str, tuple[str, dict[str, Any]]]) -> bool:
