@@ -204,3 +204,44 @@ def test_docker_compose_file_is_valid():
     missing = subprocess.run([*cmd, "config"], cwd=folder, capture_output=True, text=True,
                              timeout=60, env={"PATH": "/usr/bin:/bin"})
     assert missing.returncode != 0 and "HA_TOKEN" in missing.stderr
+
+
+async def test_venv_path_standalone_from_the_readme(tmp_path: Path):
+    """Path C without Home Assistant: the README's appdaemon.yaml without ``plugins:``, the
+    add-on's apps.yaml with the own port on, and the standalone helpers node."""
+    conf = tmp_path / "conf"
+    shutil.copytree(REPO / "apps" / "growatt_thor", conf / "apps" / "growatt_thor",
+                    ignore=shutil.ignore_patterns("__pycache__"))  # step 2
+    ad = GivenConfig(tmp_path / "run", conf, env={})
+    cfg = yaml.safe_load(readme_block("venv:appdaemon.yaml").replace("!env_var ", ""))
+    del cfg["appdaemon"]["plugins"]  # "leave out to run without Home Assistant"
+    assert cfg["http"]["url"] == "http://0.0.0.0:5050" and "api" in cfg
+    cfg["http"]["url"] = ad.url
+    (conf / "appdaemon.yaml").write_text(yaml.safe_dump(ad.logs_to_files(cfg)))
+    apps = yaml.safe_load(readme_block("addon:apps.yaml"))  # step 4: as in path A, ...
+    own_port = free_port()
+    apps["growatt_thor_hub"].update(port=own_port, host="127.0.0.1")  # ... with a port
+    apps.update(yaml.safe_load(readme_block("venv:standalone")))
+    apps["growatt_thor_helpers"]["dependencies"].append("growatt_thor_standalone_helpers")
+    del apps["growatt_thor_sessions"]["export_dir"]  # an HA folder: not there standalone
+    (conf / "apps" / "apps.yaml").write_text(yaml.safe_dump(apps, sort_keys=False))
+    password = apps["growatt_thor_hub"]["chargers"][CID]["password"]
+
+    await asyncio.to_thread(ad.start, list(apps), 60)
+    try:
+        (ready,) = [ln for ln in ad.logs(tail=3000).splitlines() if "hub ready" in ln]
+        assert f":{own_port}/ocpp/ws" in ready and f":{ad.http_port}/app" in ready  # step 6
+        for url in (f"ws://127.0.0.1:{own_port}/ocpp/ws", f"ws://127.0.0.1:{ad.http_port}/app"):
+            sim = ThorSimulator(SimSettings(url=url, password=password,
+                                            reconnect_delay=(0.2, 0.5), call_timeout=5))
+            async with sim:
+                await sim.wait_connected()
+                await asyncio.to_thread(ad.wait_state, "default", f"sensor.{P}_max_current",
+                                        "15.00")
+                await asyncio.to_thread(ad.wait_state, "default",
+                                        "input_number.growatt_thor_max_current", 15.0)
+            await asyncio.to_thread(ad.wait_state, "default", f"binary_sensor.{P}_connected",
+                                    "off")
+    finally:
+        await asyncio.to_thread(ad.stop)
+    clean(ad)
