@@ -17,14 +17,19 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import pytest
 from jsonschema import Draft4Validator
 
 import ocpp
-from tests.adharness import AppDaemon, REPO
+from tests.adharness import REPO, AppDaemon
+from tests.conftest import hub_app
 
 CAPTURES = Path(os.environ.get("THOR_CAPTURES", REPO / "tests" / "captures"))
 SCHEMAS = Path(ocpp.__file__).parent / "v16" / "schemas"
 P = "growatt_thor_ev_charger"
+# The replay sends 17 hours of the THOR's frames at wire speed, far above the calls a
+# second a charger may make (the THOR's own rate is a few a minute).
+WIRE_SPEED = {"calls_per_second": 10000}
 
 
 def load(name: str) -> list[dict[str, Any]]:
@@ -184,6 +189,14 @@ def _answer_server(ws: RawWs, msg: list[Any], replies: dict[str, list[Any]],
                    counts: dict[str, int]) -> None:
     counts[f"server:{msg[2]}"] += 1
     ws.send(0x1, json.dumps([3, msg[1], answer_for(msg, replies)]).encode())
+
+
+@pytest.fixture
+def appdaemon(tmp_path, ocpp_port: int):
+    ad = AppDaemon(tmp_path, {"growatt_thor_hub": hub_app(ocpp_port, **WIRE_SPEED)})
+    ad.start()
+    yield ad
+    ad.stop()
 
 
 def test_replay_cloud_session(appdaemon: AppDaemon, ocpp_port: int) -> None:

@@ -22,7 +22,7 @@ from websockets.asyncio.client import connect
 from growatt_thor.simulator import SimSettings, ThorSimulator
 from tests.adharness import AppDaemon
 from tests.conftest import controls_apps
-from tests.e2e.test_replay_captures import load, replay
+from tests.e2e.test_replay_captures import WIRE_SPEED, load, replay
 from tests.e2e.test_standalone import P, wait_state
 from tests.helpers import async_wait_for
 
@@ -31,7 +31,8 @@ PASSWORD = "12345678"  # what the captured THOR sends (G_Authentication, factory
 
 
 def apps(tmp_path: Path) -> dict[str, Any]:
-    a = controls_apps(None, chargers={CID: {"password": PASSWORD, "max_current": 16}})
+    a = controls_apps(None, chargers={CID: {"password": PASSWORD, "max_current": 16}},
+                      **WIRE_SPEED)
     a["growatt_thor_sessions"] = {"module": "growatt_thor.session_log", "class": "SessionLog",
                                   "dependencies": ["growatt_thor_hub"],
                                   "path": str(tmp_path / "sessions.csv"), "record_wait": 5}

@@ -137,7 +137,8 @@ async def test_password_is_checked_when_configured():
     await cs.serve("127.0.0.1", 0)
     try:
         with pytest.raises(websockets.exceptions.InvalidStatus) as exc:
-            async with connect(f"ws://127.0.0.1:{cs.port}/ocpp/ws/XGJ00003214700CA"):
+            async with connect(f"ws://127.0.0.1:{cs.port}/ocpp/ws/XGJ00003214700CA",
+                               subprotocols=["ocpp1.6"]):
                 pass
         assert exc.value.response.status_code == 401
         async with sim_for(cs, password="secret") as sim:

@@ -39,7 +39,8 @@ from .thor.controls import BadValue
 from .thor.config import ChargerConfig, HubConfig, slug
 from .thor.dialect import zone_mismatch
 from .thor.entities import DEFAULT_NAME, DEFAULT_PREFIX, render
-from .thor.storage import TransactionIds
+from .thor.identity import Admission, Verdict
+from .thor.storage import TransactionIds, read_json, write_json_atomic
 from .thor.writequeue import QueueSettings
 from .webroute import accept_charger
 from .writer import ChargerWriter, WriterSettings
@@ -84,6 +85,17 @@ class GrowattThorHub(ADAPI):
         self.state_dir = Path(cfg.state_dir or Path(self.config_dir) / "growatt_thor")
         await self.run_in_executor(self.state_dir.mkdir, parents=True, exist_ok=True)
         self.txids = TransactionIds(self.state_dir / "transactions.json")
+        self._first_charger_file = self.state_dir / "first_charger.json"
+        pinned = None
+        if not cfg.chargers and cfg.accept_unknown_chargers is None:
+            pinned = (await self.run_in_executor(read_json, self._first_charger_file,
+                                                 {})).get("charger_id")
+            if pinned:
+                self.log(f"Serving charger {pinned}, the first one that connected (no "
+                         f"chargers: in apps.yaml); others are refused. To change, list "
+                         f"your chargers or delete {self._first_charger_file}.")
+        self.admission = Admission.create(cfg.chargers, slug, cfg.accept_unknown_chargers,
+                                          pinned)
         self.charger_tz = ZoneInfo(cfg.time_zone or str(self.get_timezone()))
 
         self.system = CentralSystem(
@@ -96,10 +108,12 @@ class GrowattThorHub(ADAPI):
                 id_tags=frozenset([*cfg.id_tags, cfg.remote_id_tag])
                 if cfg.id_tags is not None else None,
                 log_frames=cfg.log_frames,
+                calls_per_second=cfg.calls_per_second,
+                call_burst=cfg.calls_per_second * 5,
             ),
             logger=self.logger,
             passwords={cid: c.password for cid, c in cfg.chargers.items() if c.password},
-            accept=lambda cid: cfg.accept_unknown_chargers or cid in cfg.chargers,
+            accept=self._admit,
         )
         self._published: dict[str, tuple[str, dict[str, Any]]] = {}
         self._dirty: set[str] = set()
@@ -113,10 +127,11 @@ class GrowattThorHub(ADAPI):
         self._sub_locks: dict[str, asyncio.Lock] = {}
         self._writer_tasks: list[asyncio.Task] = []
         self._route_tasks: set[asyncio.Task] = set()
+        self._background: set[asyncio.Task] = set()
         self.loop = asyncio.get_running_loop()
 
         # Configured chargers are visible (as Unavailable) before they first connect.
-        for cid in cfg.chargers:
+        for cid in [*cfg.chargers, *([pinned] if pinned else [])]:
             self.system.state(cid)
             self._writer(cid)
             self._dirty.add(cid)
@@ -166,6 +181,32 @@ class GrowattThorHub(ADAPI):
         for cid in self.cfg.chargers:
             await self.register_route(self._on_route, cid)
         return [f"ws://{_address(str(http.host))}:{http.port}/app"]
+
+    def _admit(self, charger_id: str) -> Verdict:
+        """May ``charger_id`` connect (thor/identity.py)? First contact is remembered."""
+        verdict = self.admission.decide(charger_id)
+        if verdict.first_contact:
+            message = (f"Charger {charger_id} is the first to connect and now the only one "
+                       f"the pack accepts (remembered in {self._first_charger_file}). To make "
+                       f"that explicit, with its installation limit and password, add to the "
+                       f"hub in apps.yaml: chargers: {{{charger_id}: {{max_current: 16, "
+                       f"password: '<G_Authentication>'}}}}")
+            self.log(message, level="WARNING")
+            self._keep(self.run_in_executor(write_json_atomic, self._first_charger_file,
+                                            {"charger_id": charger_id}))
+            self._keep(self._notify_ha("Growatt THOR: charger accepted", message))
+        return verdict
+
+    def _keep(self, awaitable: Any) -> None:
+        """Run ``awaitable`` in the background (from a sync callback), logging a failure."""
+        task = asyncio.ensure_future(awaitable)
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.logger.error("background step failed: %r", task.exception())
 
     async def _on_route(self, request: Any, kwargs: Any) -> Any:
         """AppDaemon's web server: a charger asking for ``/app/<serial>``."""

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, tzinfo, UTC
 from typing import Any, Protocol
@@ -32,6 +33,8 @@ from ocpp.exceptions import OCPPError
 from ocpp.messages import MessageType, unpack
 from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
+from websockets.exceptions import ConnectionClosed
+
 from ocpp.v16.enums import (
     Action,
     AuthorizationStatus,
@@ -53,6 +56,7 @@ from .thor.dialect import (
     parse_charger_time,
     utc_now_iso,
 )
+from .thor.bounds import RateLimitedLog, TokenBucket, printable
 from .thor.state import ChargerState
 
 # Schema validation of a handful of small messages is cheap; running it in a
@@ -89,6 +93,23 @@ def redact_frame(text: str) -> str:
         return "<frame with secrets, not logged>"
 
 
+# What a connection raises once it is closed: the link then ends (no CALLERROR, no ERROR).
+CONNECTION_CLOSED = (ConnectionError, ConnectionClosed)
+
+# jsonschema rules that a well-formed payload breaks with a bad *value*: in 1.6 that is a
+# PropertyConstraintViolation, which the library reports as a FormatViolation.
+_VALUE_RULES = frozenset({"enum", "const", "minimum", "maximum", "exclusiveMinimum",
+                          "exclusiveMaximum", "multipleOf", "pattern", "format", "minLength"})
+
+
+def _code_16(err: OCPPError) -> str:
+    code = _CODES_16.get(err.code, err.code)
+    if code == "FormationViolation" and getattr(err.__context__, "validator", None) \
+            in _VALUE_RULES:
+        return "PropertyConstraintViolation"
+    return code
+
+
 class Connection(Protocol):
     async def recv(self) -> str | bytes: ...
     async def send(self, message: str) -> None: ...
@@ -114,6 +135,10 @@ class LinkSettings:
     startup_delay: float = 0.5
     id_tags: frozenset[str] | None = None  # None: accept every idTag
     log_frames: bool = False  # every frame (secrets redacted) at INFO instead of DEBUG
+    max_unique_id: int = 36  # OCPP-J: a unique id is at most 36 characters
+    calls_per_second: float = 20.0  # per connection (the THOR sends a few a minute)
+    call_burst: float = 100.0  # e.g. a stack of frozenrecords after a reconnect
+    peer_log_per_minute: int = 20  # lines about a charger's bad frames
 
 
 class CallFailed(Exception):
@@ -143,6 +168,10 @@ class ChargerLink(ChargePoint):
         self._tasks: set[asyncio.Task] = set()
         self._booted = asyncio.Event()
         self._closed = False
+        self._awaiting: str | None = None  # unique id of our call in flight
+        self._request_lock = asyncio.Lock()
+        self._calls = TokenBucket(settings.calls_per_second, settings.call_burst)
+        self._noisy = RateLimitedLog(logger, settings.peer_log_per_minute)
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -153,10 +182,16 @@ class ChargerLink(ChargePoint):
         try:
             while True:
                 raw = await asyncio.wait_for(self._connection.recv(), self.settings.idle_timeout)
-                if isinstance(raw, bytes):
-                    raw = raw.decode("utf-8", errors="replace")
-                self.logger.log(self._frame_level, "<- %s", redact_frame(raw))
                 self.state.last_seen = self.clock()
+                if isinstance(raw, bytes):  # OCPP-J is text frames only
+                    text = raw.decode("utf-8", errors="replace")
+                    self._peer_log("binary frame of %d bytes refused", len(raw))
+                    await self._send_call_error(_guess_unique_id(text), "FormationViolation",
+                                                "OCPP-J frames are text frames", {})
+                    continue
+                if self.logger.isEnabledFor(self._frame_level):
+                    self.logger.log(self._frame_level, "<- %s", printable(redact_frame(raw),
+                                                                          2000))
                 await self.route_message(raw)
         except TimeoutError:
             self.logger.warning("%s: nothing received for %.0f s, closing the connection",
@@ -182,26 +217,57 @@ class ChargerLink(ChargePoint):
                               exc_info=task.exception())
 
     async def _send(self, message: str) -> None:
-        self.logger.log(self._frame_level, "-> %s", redact_frame(message))
+        if self.logger.isEnabledFor(self._frame_level):
+            self.logger.log(self._frame_level, "-> %s", printable(redact_frame(message), 2000))
         await asyncio.wait_for(self._connection.send(message), self.settings.call_timeout)
+
+    def _peer_log(self, msg: str, *args: Any, level: int = logging.WARNING) -> None:
+        """A line about what the charger sent: rate-limited, its text made printable."""
+        self._noisy.log(asyncio.get_running_loop().time(), level, f"%s: {msg}", self.id,
+                        *(printable(a) if isinstance(a, str) else a for a in args))
 
     # --- incoming frames -------------------------------------------------------------
 
     async def route_message(self, raw_msg: str) -> None:
-        """Route one frame; every CALL gets a reply, whatever is wrong with it."""
+        """Route one frame; every CALL gets a reply, whatever is wrong with it.
+
+        Bounded: a reply nobody asked for is dropped (never queued), a unique id is
+        echoed at most ``max_unique_id`` characters long, and calls beyond
+        ``calls_per_second`` (bursts of ``call_burst``) get a CALLERROR unhandled.
+        """
         try:
             msg = unpack(raw_msg)
         except OCPPError as err:
-            self.logger.warning("%s: malformed frame (%s): %.200s", self.id, err.code, raw_msg)
+            self._peer_log("malformed frame (%s): %s", err.code, raw_msg)
             await self._send_call_error(_guess_unique_id(raw_msg), err.code, err.description,
                                         _cause(err))
             return
+        except (ValueError, RecursionError) as err:  # e.g. 5,000 digits, "[" * 100000
+            self._peer_log("malformed frame (%s): %s", type(err).__name__, raw_msg)
+            await self._send_call_error(_guess_unique_id(raw_msg), "FormationViolation",
+                                        "not a JSON text the pack can read", {})
+            return
         if msg.message_type_id != MessageType.Call:
-            self._response_queue.put_nowait(msg)
+            if msg.unique_id is not None and msg.unique_id == self._awaiting \
+                    and self._response_queue.empty():
+                self._response_queue.put_nowait(msg)
+            else:
+                self._peer_log("dropped a reply to no call of ours (id %s)", msg.unique_id)
             return
         if not isinstance(msg.unique_id, str) or not isinstance(msg.action, str):
             await self._send_call_error(str(msg.unique_id), "ProtocolError",
                                         "uniqueId and action must be strings", {})
+            return
+        if len(msg.unique_id) > self.settings.max_unique_id:
+            await self._send_call_error(msg.unique_id, "ProtocolError",
+                                        f"uniqueId longer than {self.settings.max_unique_id}",
+                                        {})
+            return
+        if not self._calls.allow(asyncio.get_running_loop().time()):
+            self._peer_log("more than %.0f calls a second: %s refused", self._calls.rate,
+                           msg.action)
+            await self._send_call_error(msg.unique_id, "GenericError",
+                                        "too many calls: slow down", {})
             return
         if not isinstance(msg.payload, dict):
             await self._send_call_error(msg.unique_id, "FormationViolation",
@@ -215,16 +281,20 @@ class ChargerLink(ChargePoint):
             return
         try:
             await self._handle_call(msg)
+        except CONNECTION_CLOSED:
+            raise  # the connection ended while we answered: the link ends, quietly
         except OCPPError as err:
-            self.logger.warning("%s: rejected %s (%s): %s", self.id, msg.action, err.code,
-                                _cause(err).get("cause", err.description))
-            await self._send_call_error(msg.unique_id, err.code, err.description, _cause(err))
+            code = _code_16(err)
+            self._peer_log("rejected %s (%s): %s", msg.action, code,
+                           _cause(err).get("cause", err.description))
+            await self._send_call_error(msg.unique_id, code, err.description, _cause(err))
         except Exception as err:  # a bug of ours must not end the connection
-            self.logger.exception("%s: error handling %s", self.id, msg.action)
+            self.logger.exception("%s: error handling %s", self.id, printable(msg.action))
             await self._send_call_error(msg.unique_id, "InternalError", str(err)[:200], {})
 
     async def _send_call_error(self, unique_id: str, code: str, description: str,
                                details: dict[str, Any]) -> None:
+        unique_id = unique_id[:self.settings.max_unique_id]
         frame = [MessageType.CallError, unique_id, _CODES_16.get(code, code), description,
                  details]
         await self._send(json.dumps(frame, separators=(",", ":"), default=str))
@@ -339,8 +409,15 @@ class ChargerLink(ChargePoint):
         if self._closed:
             raise CallFailed(f"{self.id} is not connected")
         try:
-            return await asyncio.wait_for(self.call(payload, suppress=False),
-                                          self.settings.call_timeout + 1)
+            async with self._request_lock:
+                # Only the reply to this id may enter the library's response queue.
+                self._awaiting = str(uuid.uuid4())
+                try:
+                    return await asyncio.wait_for(
+                        self.call(payload, suppress=False, unique_id=self._awaiting),
+                        self.settings.call_timeout + 1)
+                finally:
+                    self._awaiting = None
         except TimeoutError:
             raise CallFailed(f"{type(payload).__name__}: no answer within "
                              f"{self.settings.call_timeout:.0f} s") from None
@@ -424,7 +501,7 @@ def _guess_unique_id(raw: str) -> str:
         value = json.loads(raw)
         if isinstance(value, list) and len(value) > 1 and isinstance(value[1], str):
             return value[1]
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         pass
     return "-1"
 

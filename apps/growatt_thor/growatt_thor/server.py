@@ -18,6 +18,7 @@ import contextlib
 import hmac
 import logging
 import re
+import time
 from dataclasses import dataclass
 from http import HTTPStatus
 from collections.abc import Callable, Mapping
@@ -26,6 +27,8 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from .link import ChargerLink, Connection, LinkHooks, LinkSettings
+from .thor.bounds import AuthBackoff
+from .thor.identity import CHARGER_ID, Verdict, valid_charger_id
 from .thor.state import ChargerState
 
 SUBPROTOCOL = "ocpp1.6"
@@ -33,13 +36,25 @@ MAX_FRAME = 2**20  # bytes: the largest frame a charger may send (the THOR's are
 OPEN_TIMEOUT = 10.0  # s: a WebSocket handshake that takes longer is dropped
 
 # /ocpp/ws/<id>, /ocpp/<id>, /<id>  (the THOR appends its serial to G_ServerURL)
-_PATH = re.compile(r"^/(?:ocpp/(?:ws/)?)?(?P<id>[A-Za-z0-9_.:\-]{1,64})/?$")
+_PATH = re.compile(rf"^/(?:ocpp/(?:ws/)?)?(?P<id>{CHARGER_ID.pattern})/?$")
 
 
 def charger_id_from_path(path: str) -> str | None:
-    """The charger id in a connection path, or None if the path is not one of ours."""
+    """The charger id in a connection path, exactly as written, or None if the path is
+    not one of ours (``/ocpp/ws/`` names no charger: ``ws`` is not an id)."""
     m = _PATH.match(path.split("?", 1)[0])
-    return m.group("id") if m else None
+    return m.group("id") if m and valid_charger_id(m.group("id")) else None
+
+
+class _NoCredentials(logging.Filter):
+    """websockets logs every request header at DEBUG: never the Authorization one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 2 and str(args[0]).lower() in (
+                "authorization", "proxy-authorization"):
+            record.args = (args[0], "***")
+        return True
 
 
 def basic_auth_password(header: str | None) -> tuple[str, str] | None:
@@ -77,13 +92,17 @@ class CentralSystem:
         logger: logging.Logger,
         *,
         passwords: dict[str, str] | None = None,
-        accept: Callable[[str], bool] = lambda charger_id: True,
+        accept: Callable[[str], Verdict] = lambda charger_id: Verdict(True),
+        backoff: AuthBackoff | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.hooks = hooks
         self.settings = settings
         self.logger = logger
         self.passwords = passwords or {}
         self.accept = accept
+        self.backoff = backoff or AuthBackoff()
+        self.clock = clock
         self.states: dict[str, ChargerState] = {}
         self.links: dict[str, ChargerLink] = {}
         self._server: Server | None = None
@@ -141,7 +160,7 @@ class CentralSystem:
             open_timeout=OPEN_TIMEOUT,
             close_timeout=5,
             max_size=MAX_FRAME,
-            logger=self.logger.getChild("websockets"),
+            logger=self._websockets_logger(),
         )
         self.logger.info("OCPP 1.6J central system listening on ws://%s:%s/ocpp/ws/<id>",
                          host, port)
@@ -166,16 +185,37 @@ class CentralSystem:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(link._connection.close(1001, "server going away"), 5)
 
-    def check_handshake(self, charger_id: str, headers: Mapping[str, str]) -> Refusal | None:
+    def _websockets_logger(self) -> logging.Logger:
+        logger = self.logger.getChild("websockets")
+        if not any(isinstance(f, _NoCredentials) for f in logger.filters):
+            logger.addFilter(_NoCredentials())
+        return logger
+
+    def check_handshake(self, charger_id: str, headers: Mapping[str, str],
+                        source: str | None) -> Refusal | None:
         """None when ``charger_id`` may connect with these request headers, else why not.
 
-        The same checks for every transport: a known charger (or unknown ones
-        allowed); when the charger has a password, HTTP Basic auth with the charger
-        id as user name (OCPP 1.6 security profile 1), compared in constant time;
-        and the ``ocpp1.6`` subprotocol offered.
+        The same checks for every transport, in this order: a source that failed to
+        log in too often waits (HTTP 429); the ``ocpp1.6`` subprotocol is offered
+        (400); the id is admitted (403, see ``thor/identity.py``); when the charger
+        has a password, HTTP Basic auth with the charger id as user name (OCPP 1.6
+        security profile 1), compared in constant time (401, and the source's
+        back-off grows).
         """
-        if not self.accept(charger_id):
-            self.logger.warning("Refused charger %s: not in the configured chargers", charger_id)
+        source = source or "?"
+        now = self.clock()
+        wait = self.backoff.retry_after(source, now)
+        if wait > 0:
+            return Refusal(HTTPStatus.TOO_MANY_REQUESTS, "Too many failed logins\n",
+                           (("Retry-After", str(int(wait) + 1)),))
+        if not offers_subprotocol(headers.get("Sec-WebSocket-Protocol")):
+            self.logger.warning("Refused charger %s: it did not offer subprotocol %s",
+                                charger_id, SUBPROTOCOL)
+            return Refusal(HTTPStatus.BAD_REQUEST, f"Offer subprotocol {SUBPROTOCOL}\n")
+        verdict = self.accept(charger_id)
+        if not verdict.admitted:
+            self.logger.warning("Refused charger %s from %s: %s", charger_id, source,
+                                verdict.reason)
             return Refusal(HTTPStatus.FORBIDDEN, "Unknown charger\n")
         expected = self.passwords.get(charger_id)
         if expected is not None:
@@ -185,14 +225,13 @@ class CentralSystem:
             password_ok = creds is not None and hmac.compare_digest(creds[1].encode(),
                                                                     expected.encode())
             if not (user_ok and password_ok):
-                self.logger.warning("Refused charger %s: wrong or missing credentials",
-                                    charger_id)
+                wait = self.backoff.failed(source, now)
+                self.logger.warning("Refused charger %s from %s: wrong or missing credentials"
+                                    "%s", charger_id, source,
+                                    f" (next try in {wait:.0f} s)" if wait else "")
                 return Refusal(HTTPStatus.UNAUTHORIZED, "Wrong credentials\n",
                                (("WWW-Authenticate", 'Basic realm="OCPP"'),))
-        if not offers_subprotocol(headers.get("Sec-WebSocket-Protocol")):
-            self.logger.warning("Refused charger %s: it did not offer subprotocol %s",
-                                charger_id, SUBPROTOCOL)
-            return Refusal(HTTPStatus.BAD_REQUEST, f"Offer subprotocol {SUBPROTOCOL}\n")
+            self.backoff.succeeded(source)
         return None
 
     def _check_request(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -201,7 +240,9 @@ class CentralSystem:
             self.logger.warning("Refused a connection to %s: not /ocpp/ws/<charger id>",
                                 request.path)
             return connection.respond(HTTPStatus.NOT_FOUND, "Use /ocpp/ws/<charger id>\n")
-        refusal = self.check_handshake(charger_id, request.headers)
+        remote = connection.remote_address
+        refusal = self.check_handshake(charger_id, request.headers,
+                                       str(remote[0]) if remote else None)
         if refusal is None:
             return None
         response = connection.respond(refusal.status, refusal.body)

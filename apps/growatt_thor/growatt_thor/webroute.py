@@ -52,7 +52,7 @@ class AiohttpConnection:
 async def accept_charger(system: CentralSystem, request: web.Request,
                          charger_id: str) -> web.StreamResponse:
     """Answer one upgrade request for ``charger_id``; returns when the connection ends."""
-    refusal = system.check_handshake(charger_id, request.headers)
+    refusal = system.check_handshake(charger_id, request.headers, request.remote)
     if refusal is not None:
         return web.Response(status=refusal.status, text=refusal.body,
                             headers=dict(refusal.headers))

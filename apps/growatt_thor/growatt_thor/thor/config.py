@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .identity import valid_charger_id
+
 # Keys AppDaemon itself puts into ``self.args``.
 APPDAEMON_KEYS = frozenset({
     "module", "class", "config_path", "dependencies", "disable", "priority", "pin_app",
@@ -61,9 +63,14 @@ class HubConfig(_Strict):
     time_zone: str | None = Field(None, description="charger local time zone (IANA name); "
                                                     "default AppDaemon's")
     state_dir: str | None = None
-    accept_unknown_chargers: bool = True
+    accept_unknown_chargers: bool | None = Field(
+        None, description="null: only the configured chargers, or with none configured the "
+                          "first to connect; true: any charger; false: only configured ones")
     id_tags: list[str] | None = None
     log_frames: bool = False
+    calls_per_second: float = Field(20.0, gt=0, le=10000,
+                                    description="calls a charger may make per second (bursts "
+                                                "of 5 s worth); more get a CALLERROR")
     # the write queue (docs/controls.md)
     write_spacing: float = Field(15.0, ge=0.1, le=3600,
                                  description="seconds between configuration writes")
@@ -97,6 +104,22 @@ class HubConfig(_Strict):
         if isinstance(v, dict):
             return {str(k): ({} if c is None else c) for k, c in v.items()}
         return {} if v is None else v
+
+    @field_validator("chargers")
+    @classmethod
+    def _ids_are_distinct_chargers(cls, v: dict[str, ChargerConfig]
+                                   ) -> dict[str, ChargerConfig]:
+        bad = [cid for cid in v if not valid_charger_id(cid)]
+        if bad:
+            raise ValueError(f"{', '.join(map(repr, bad))}: a charger id is its serial number "
+                             "(letters, digits, - and _, as the THOR sends it)")
+        by_slug: dict[str, str] = {}
+        for cid in v:
+            if slug(cid) in by_slug:
+                raise ValueError(f"{by_slug[slug(cid)]!r} and {cid!r} would share one entity "
+                                 "prefix: list each charger once, as it sends its id")
+            by_slug[slug(cid)] = cid
+        return v
 
     @model_validator(mode="after")
     def _somewhere_to_connect(self) -> HubConfig:
