@@ -363,7 +363,10 @@ class ChargerLink(ChargePoint):
 
     @on(Action.meter_values)
     async def on_meter_values(self, **payload: Any) -> call_result.MeterValues:
-        changed = self.state.on_meter_values(payload)
+        refused: list[str] = []
+        changed = self.state.on_meter_values(payload, refused)
+        if refused:
+            self._peer_log("MeterValues: implausible values ignored: %s", ", ".join(refused))
         await self._emit_changed(changed, "meter", {
             "transaction_id": payload.get("transaction_id"), "values": dict(self.state.meter)})
         return call_result.MeterValues()

@@ -41,11 +41,13 @@ from appdaemon.adapi import ADAPI
 from .adapter import NOT_A_VALUE, connect_to_hub, notify_ha, publish_state
 from .thor import csvlog
 from .thor.config import SessionLogConfig
+from .thor.bounds import printable
 from .thor.sessions import SessionBook
 from .thor.storage import read_json, write_json_atomic
 
 TOPICS = ("transaction_started", "meter", "transaction_stopped", "session_record")
 EXPORT_EVENT = "growatt_thor_export"
+METER_SAVE_INTERVAL = 60.0  # s between journal saves for a running session's readings
 
 
 class SessionLog(ADAPI):
@@ -70,6 +72,7 @@ class SessionLog(ADAPI):
             price_per_kwh=cfg.price_per_kwh, record_wait=cfg.record_wait)
         self.book.load_json(await self.run_in_executor(read_json, self.journal_path, {}))
         self._lock = asyncio.Lock()
+        self._meter_saved = datetime.min.replace(tzinfo=UTC)
         self._wake = asyncio.Event()
         self._failures = 0
 
@@ -101,19 +104,33 @@ class SessionLog(ADAPI):
     async def _on_message(self, cid: str, topic: str, payload: dict[str, Any]) -> None:
         now = datetime.now(UTC)
         async with self._lock:
+            save = True
             if topic == "transaction_started":
                 self.book.on_started(cid, payload, now)
             elif topic == "meter":
                 if payload.get("transaction_id") is None:
                     return
-                self.book.on_meter(cid, payload, now)
+                # A new session is saved at once; a running one's energy at most once a
+                # minute (the THOR sends it every 120 s; a flood must not fsync per frame,
+                # and a crash loses at most a minute of readings the record makes good).
+                save = self.book.on_meter(cid, payload, now) or (
+                    now - self._meter_saved).total_seconds() >= METER_SAVE_INTERVAL
             elif topic == "transaction_stopped":
                 self.book.on_stopped(cid, payload, now)
             elif topic == "session_record":
                 self.book.on_record(cid, payload["record"], now)
             self.book.ready(now)
-            await self._save()  # before the charger gets its reply
+            self._log_notes()
+            if save:
+                await self._save()  # before the charger gets its reply
+                if topic == "meter":
+                    self._meter_saved = now
         self._wake.set()
+
+    def _log_notes(self) -> None:
+        for note in self.book.notes:
+            self.log(printable(note, 500), level="WARNING")
+        self.book.notes.clear()
 
     async def _tick(self) -> None:
         """Finish sessions whose record did not come, write rows, retry failed writes."""
@@ -122,6 +139,7 @@ class SessionLog(ADAPI):
             async with self._lock:
                 if self.book.ready(now):
                     await self._save()
+                self._log_notes()
                 wrote = await self._flush()
             if wrote:
                 await self._publish()

@@ -19,7 +19,7 @@ import itertools
 import json
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo, UTC
 from typing import Any
 
@@ -88,6 +88,7 @@ class Session:
     start: datetime
     plug: datetime
     energy_wh: float = 0.0
+    last_reading: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 @dataclass
@@ -135,6 +136,7 @@ class ThorSimulator:
         self._stop = False
         self._reboot = asyncio.Event()
         self._rebooted_mid_session = False  # a reboot while charging: PowerLoss stop
+        self._ahead = timedelta(0)  # how far the charger's clock is ahead (fast-forward)
 
     # --- control ----------------------------------------------------------------------
 
@@ -177,7 +179,9 @@ class ThorSimulator:
     # --- the charger's behaviour ------------------------------------------------------
 
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        """The charger's clock: real time, moved on when a test fast-forwards a session
+        (``send_meter_values(1800)`` at once), so its timestamps fit its energy."""
+        return datetime.now(UTC) + self._ahead
 
     def local(self, moment: datetime | None = None, sep: str = "T") -> str:
         moment = moment or self.now()
@@ -196,7 +200,7 @@ class ThorSimulator:
             "connectorId": 1, "idTag": ID_TAG, "meterStart": 0, "reservationId": 0,
             "timestamp": self.local(now)})
         tx = int(reply["transactionId"])
-        self.session = Session(tx, now, now)
+        self.session = Session(tx, now, now, last_reading=now)
         self.status, self.info = "Charging", ""
         await self.send_status()
         await self.send_meter_values(0, drawing=False)  # the THOR's first, before the car draws
@@ -220,6 +224,11 @@ class ThorSimulator:
         seconds = self.s.meter_interval if seconds is None else seconds
         powers = self.power_w() if drawing else [0.0] * self.s.phases
         self.session.energy_wh += sum(powers) * seconds / 3600.0
+        # ``seconds`` of charging have passed since the last reading, on the charger's clock
+        due = self.session.last_reading + timedelta(seconds=seconds)
+        if due > self.now():
+            self._ahead += due - self.now()
+        self.session.last_reading = self.now()
         volts = ["223.4", "222.2", "222.4"]
         amps = [f"{self.current_a if drawing else 0:.2f}" if i < self.s.phases else "0.00"
                 for i in range(3)]

@@ -142,13 +142,13 @@ class SessionRecord:
                 unplug_time=v.get("unplugtime", ""),
                 start_time=v["starttime"],
                 end_time=v["endtime"],
-                energy_wh=int(float(v.get("costenergy", "0") or 0)),
-                cost_raw=int(float(v.get("costmoney", "0") or 0)),
+                energy_wh=int(_finite(v.get("costenergy", "0") or 0)),
+                cost_raw=int(_finite(v.get("costmoney", "0") or 0)),
                 transaction_id=int(v.get("transactionId", "0") or 0),
                 work_mode=v.get("workmode", ""),
             )
-        except (KeyError, ValueError) as err:
-            raise ValueError(f"not a THOR session record ({err}): {data!r}") from None
+        except (KeyError, ValueError, OverflowError) as err:
+            raise ValueError(f"not a THOR session record ({err}): {data[:300]!r}") from None
 
     def to_vendor_string(self) -> str:
         return format_vendor_string(
@@ -166,6 +166,14 @@ class SessionRecord:
                 "workmode": self.work_mode,
             }
         )
+
+
+def _finite(text: object, low: float = 0.0, high: float = 1e9) -> float:
+    """A number of the charger's, finite and within [low, high]; ValueError otherwise."""
+    value = float(text)  # type: ignore[arg-type]
+    if not low <= value <= high:  # also NaN and the infinities
+        raise ValueError(f"{text!r} is not a plausible value")
+    return value
 
 
 @dataclass(frozen=True)
@@ -188,12 +196,14 @@ class ExternalMeter:
             return cls(
                 used=v.get("used", "0") == "1",
                 wiring=int(v.get("wring", "1") or 1),
-                voltage=tuple(float(v[f"{p}-voltage"]) for p in "uvw"),  # type: ignore[arg-type]
-                current=tuple(float(v[f"{p}-current"]) for p in "uvw"),  # type: ignore[arg-type]
-                power_w=float(v["power"]),
+                voltage=tuple(_finite(v[f"{p}-voltage"], 0, 500)  # type: ignore[arg-type]
+                              for p in "uvw"),
+                current=tuple(_finite(v[f"{p}-current"], -500, 500)  # type: ignore[arg-type]
+                              for p in "uvw"),
+                power_w=_finite(v["power"], -500_000, 500_000),
             )
         except (KeyError, ValueError) as err:
-            raise ValueError(f"not a THOR meter reading ({err}): {data!r}") from None
+            raise ValueError(f"not a THOR meter reading ({err}): {data[:300]!r}") from None
 
     def to_vendor_string(self) -> str:
         def num(x: float) -> str:

@@ -21,7 +21,14 @@ What makes a row (``shared/thor/README.md``):
 Energy comes from the best evidence: ``meterStop - meterStart``, unless that is
 0 or less than the last meter reading (after a reboot the THOR stops the old
 transaction with reason PowerLoss and meterStop 0), then the largest of the
-last meter reading and the charger's record.
+last meter reading and the charger's record. Evidence the charger could not have
+delivered (:func:`max_energy_wh`) is ignored, with a note; with none left the
+row's energy is empty (unknown), never absurd.
+
+What a peer can grow is bounded: at most ``MAX_OPEN_PER_CHARGER`` sessions we did
+not see start are tracked per charger (MeterValues with made-up transaction ids),
+and a StopTransaction that nothing backs (not our transaction id, no meter values,
+no record from the charger) makes no row.
 """
 
 from __future__ import annotations
@@ -37,6 +44,19 @@ COLUMNS = ("charger_id", "location", "start_time", "end_time", "energy_kwh", "co
 CSV_TIME = "%Y-%m-%d %H:%M:%S"
 SAME_SESSION = timedelta(minutes=5)  # a record's end vs a stop's timestamp
 KEEP_LOGGED = 1000  # identities remembered for de-duplication (years of sessions)
+# The most a THOR can deliver: three phases of its 32 A at 260 V (230 V + 13 %, beyond the
+# +10 % of EN 50160). Energy above this, over the session's duration, is not real.
+MAX_POWER_W = 3 * 32 * 260
+UNTIMED_HOURS = 24 * 7  # the bound for a session whose duration is unknown
+SLACK_WH = 100.0  # clocks, rounding
+MAX_OPEN_PER_CHARGER = 2  # sessions seen only through MeterValues (one connector)
+
+
+def max_energy_wh(start: datetime | None, end: datetime | None) -> float:
+    """The most energy a THOR could have delivered between ``start`` and ``end``."""
+    hours = UNTIMED_HOURS if start is None or end is None else \
+        max((end - start).total_seconds(), 0.0) / 3600.0
+    return MAX_POWER_W * hours + SLACK_WH
 
 
 @dataclass
@@ -78,6 +98,7 @@ class SessionBook:
         self.records_seen: dict[str, None] = {}  # "cid|kind|record_id" (ordered set)
         self.ours: dict[str, None] = {}  # "cid|tx" we handed out (unique: our counter)
         self.recent: list[dict[str, Any]] = []  # the last rows, newest first (for entities)
+        self.notes: list[str] = []  # what the caller should log (drained by it)
 
     # --- the charger's messages ------------------------------------------------------
 
@@ -92,18 +113,32 @@ class SessionBook:
             "meter_start": float(p.get("meter_start") or 0), "last_energy": None,
             "last_seen": _iso(now), "record": None})
 
-    def on_meter(self, cid: str, p: dict[str, Any], now: datetime) -> None:
+    def on_meter(self, cid: str, p: dict[str, Any], now: datetime) -> bool:
+        """Track the energy of a running session; True when a session was added (the
+        journal must have it), False for an update (the caller may save less often)."""
         tx = p.get("transaction_id")
         energy = (p.get("values") or {}).get("energy_wh")
         if tx is None or energy is None:
-            return
+            return False
         key = f"{cid}|{int(tx)}"
         sess = self.open.get(key)
+        added = sess is None
         if sess is None:  # a session that started before we were there (or journal lost)
+            self._make_room(cid)
             sess = self.open[key] = {"cid": cid, "tx": int(tx), "start": None, "meter_start": 0.0,
                                      "last_energy": None, "last_seen": None, "record": None}
         sess["last_energy"] = max(float(energy), sess["last_energy"] or 0.0)
         sess["last_seen"] = _iso(now)
+        return added
+
+    def _make_room(self, cid: str) -> None:
+        """At most MAX_OPEN_PER_CHARGER sessions of a charger that we did not see start."""
+        unseen = [k for k, s in self.open.items() if s["cid"] == cid and k not in self.ours]
+        unseen.sort(key=lambda k: self.open[k]["last_seen"] or "")
+        for key in unseen[:max(0, len(unseen) - MAX_OPEN_PER_CHARGER + 1)]:
+            del self.open[key]
+            self.notes.append(f"{cid}: forgot transaction {key.split('|')[1]}, seen only in "
+                              f"MeterValues (at most {MAX_OPEN_PER_CHARGER} such are tracked)")
 
     def on_stopped(self, cid: str, p: dict[str, Any], now: datetime) -> None:
         tx = int(p["transaction_id"])
@@ -116,7 +151,8 @@ class SessionBook:
             return  # a late stop for a session already logged from its record
         sess = self.open.pop(key, None) or {"cid": cid, "tx": tx, "start": None,
                                             "meter_start": 0.0, "last_energy": None,
-                                            "last_seen": None, "record": None}
+                                            "last_seen": None, "record": None,
+                                            "unbacked": key not in self.ours}
         last = p.get("last_meter_energy_wh")
         if last is not None:
             sess["last_energy"] = max(float(last), sess["last_energy"] or 0.0)
@@ -160,6 +196,13 @@ class SessionBook:
         for ident, sess in list(self.closing.items()):
             if sess["record"] is not None or _dt(sess["deadline"]) <= now:
                 del self.closing[ident]
+                if sess.get("unbacked") and sess["record"] is None \
+                        and sess["last_energy"] is None:
+                    self.notes.append(
+                        f"{sess['cid']}: StopTransaction for transaction {sess['tx']}, which "
+                        f"the pack did not start, saw no meter values of and got no record "
+                        f"for: no row")
+                    continue
                 new.append(self._finish(ident, self._row_from_stop(sess), sess["cid"],
                                         sess["tx"], _dt(sess["stop"]), sess["record"]))
         for rid, orphan in list(self.orphans.items()):
@@ -209,25 +252,44 @@ class SessionBook:
         by_stop = s["meter_stop"] - meter_start if s["meter_stop"] > 0 else None
         by_meter = (s["last_energy"] - meter_start) if s["last_energy"] is not None else None
         by_record = float(rec["energy_wh"]) if rec else None
+        by_stop, by_meter, by_record = (
+            self._plausible(s["cid"], s["tx"], what, e, start, end) for what, e in
+            (("meterStop", by_stop), ("meter values", by_meter), ("record", by_record)))
+        energy: float | None
         if by_stop is not None and (by_meter is None or by_stop >= by_meter):
             energy = by_stop
-        else:
+        elif any(e is not None for e in (by_stop, by_meter, by_record)) or s["meter_stop"] == 0:
             energy = max(e for e in (by_stop, by_meter, by_record, 0.0) if e is not None)
+        else:
+            energy = None  # only implausible evidence: unknown, not absurd
         return self._row(s["cid"], start, end, energy, rec, str(s["tx"]))
+
+    def _plausible(self, cid: str, tx: Any, what: str, wh: float | None,
+                   start: datetime | None, end: datetime | None) -> float | None:
+        if wh is None:
+            return None
+        limit = max_energy_wh(start, end)
+        if wh != wh or not -SLACK_WH <= wh <= limit:  # NaN, negative, more than possible
+            self.notes.append(f"{cid}: transaction {tx}: energy by {what} ({wh} Wh) is more "
+                              f"than the charger can deliver in that time ({limit:.0f} Wh) "
+                              f"or negative: ignored")
+            return None
+        return wh
 
     def _row_from_record(self, cid: str, rec: dict[str, Any]) -> Row | None:
         start, end = self._time(rec.get("start_time")), self._time(rec.get("end_time"))
         if start is None or end is None:
             return None
-        return self._row(cid, start, end, float(rec.get("energy_wh") or 0), rec,
-                         str(rec.get("transaction_id") or 0))
+        energy = self._plausible(cid, rec.get("transaction_id"), "record",
+                                 float(rec.get("energy_wh") or 0), start, end)
+        return self._row(cid, start, end, energy, rec, str(rec.get("transaction_id") or 0))
 
-    def _row(self, cid: str, start: datetime | None, end: datetime | None, energy_wh: float,
-             rec: dict[str, Any] | None, tx: str) -> Row:
-        kwh = max(energy_wh, 0.0) / 1000.0
+    def _row(self, cid: str, start: datetime | None, end: datetime | None,
+             energy_wh: float | None, rec: dict[str, Any] | None, tx: str) -> Row:
+        kwh = None if energy_wh is None else max(energy_wh, 0.0) / 1000.0
         if rec is not None:
             cost = f"{int(rec.get('cost_raw') or 0) / 100:.2f}"  # costmoney: hundredths
-        elif self.price_per_kwh is not None:
+        elif self.price_per_kwh is not None and kwh is not None:
             cost = f"{kwh * self.price_per_kwh:.2f}"
         else:
             cost = ""
@@ -235,7 +297,8 @@ class SessionBook:
             f"{max((end - start).total_seconds(), 0) / 60:.1f}"
         return Row(charger_id=cid, location=self.location.get(cid, ""),
                    start_time=self._local(start), end_time=self._local(end),
-                   energy_kwh=f"{kwh:.3f}", cost=cost, duration_minutes=minutes,
+                   energy_kwh="" if kwh is None else f"{kwh:.3f}", cost=cost,
+                   duration_minutes=minutes,
                    transaction_id=tx)
 
     # --- matching ---------------------------------------------------------------------

@@ -8,6 +8,7 @@ returns the topics that changed, so the adapter knows what to publish.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -32,6 +33,25 @@ _MEASURANDS = {
     "Frequency": "frequency",
 }
 
+# What a THOR (22 kW, 3 x 32 A) can physically report, by key prefix, with a wide margin.
+# A value outside (or NaN, Infinity) is refused where it enters: never an entity or a row.
+PLAUSIBLE = {
+    "energy_wh": (0.0, 10_000_000.0),  # the register restarts at 0 every session
+    "current": (0.0, 80.0),
+    "current_offered": (0.0, 80.0),
+    "voltage": (0.0, 500.0),
+    "power": (-1_000.0, 30_000.0),  # per phase, or a total
+    "temperature": (-60.0, 150.0),
+    "soc": (0.0, 100.0),
+    "frequency": (40.0, 70.0),
+}
+
+
+def plausible(prefix: str, value: float) -> bool:
+    low, high = PLAUSIBLE.get(prefix, (-math.inf, math.inf))
+    return math.isfinite(value) and low <= value <= high
+
+
 # unit -> (canonical unit, factor)
 _UNITS = {
     "Wh": ("Wh", 1.0),
@@ -49,7 +69,8 @@ def _get(d: dict[str, Any], camel: str, snake: str, default: Any = None) -> Any:
     return d.get(camel, d.get(snake, default))
 
 
-def measurements_from_meter_values(meter_value: Iterable[dict[str, Any]]) -> dict[str, float]:
+def measurements_from_meter_values(meter_value: Iterable[dict[str, Any]],
+                                   refused: list[str] | None = None) -> dict[str, float]:
     """Map the ``meterValue`` list of a MeterValues message to flat measurements.
 
     Keys: ``energy_wh``, ``current_l1..l3``, ``voltage_l1..l3``, ``power_l1..l3``,
@@ -57,7 +78,8 @@ def measurements_from_meter_values(meter_value: Iterable[dict[str, Any]]) -> dic
     no total), plus ``current_offered``/``soc``/``frequency`` when present.
     Values are converted to Wh, W, A, V, degrees Celsius. Accepts camelCase (the
     wire) and snake_case (the ``ocpp`` library's kwargs). Unknown measurands and
-    unparseable values are skipped; the latest sample of a key wins.
+    unparseable values are skipped, and so are values that are not :func:`plausible`
+    (named in ``refused``); the latest sample of a key wins.
     """
     out: dict[str, float] = {}
     for mv in meter_value or []:
@@ -77,6 +99,10 @@ def measurements_from_meter_values(meter_value: Iterable[dict[str, Any]]) -> dic
                 value = value - 273.15
             elif unit in _UNITS:
                 value *= _UNITS[unit][1]
+            if not plausible(prefix, value):
+                if refused is not None:
+                    refused.append(f"{measurand}={sv.get('value')!r}")
+                continue
             phase = (sv.get("phase") or "").lower()
             phase = phase[:2] if phase[:2] in PHASES else ""
             if prefix in ("energy_wh", "temperature", "soc", "frequency"):
@@ -168,16 +194,20 @@ class ChargerState:
         if self.transaction_id == transaction_id:
             self.transaction_id = None
         self._zero_flows()
-        if meter_stop and meter_stop > self.meter.get("energy_wh", 0.0):
+        if meter_stop and plausible("energy_wh", meter_stop) \
+                and meter_stop > self.meter.get("energy_wh", 0.0):
             self.meter["energy_wh"] = float(meter_stop)
         return {"transaction", "meter"}
 
-    def on_meter_values(self, payload: dict[str, Any]) -> set[str]:
+    def on_meter_values(self, payload: dict[str, Any],
+                        refused: list[str] | None = None) -> set[str]:
+        """Take the plausible readings of a MeterValues; the others are named in ``refused``."""
         tx = _get(payload, "transactionId", "transaction_id")
         if tx is not None and self.transaction_id is None:
             # A session we did not see start (e.g. after our own restart).
             self.transaction_id = int(tx)
-        values = measurements_from_meter_values(_get(payload, "meterValue", "meter_value", []))
+        values = measurements_from_meter_values(_get(payload, "meterValue", "meter_value", []),
+                                                refused)
         self.meter.update(values)
         return {"meter", "transaction"} if tx is not None else {"meter"}
 
