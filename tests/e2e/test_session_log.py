@@ -219,3 +219,44 @@ async def test_export_from_the_helpers_button(tmp_path, ocpp_port):
         assert read(www / name) == [row]
     finally:
         await asyncio.to_thread(ad.stop)
+
+
+async def test_a_session_while_the_session_log_cannot_start_is_logged_once_it_can(
+        tmp_path, ocpp_port):
+    """Regression: with the session log failing to start, the hub acknowledged the stop
+    and the session never reached the CSV, even after the config was fixed."""
+    log = tmp_path / "sessions.csv"
+    sessions = {"module": "growatt_thor.session_log", "class": "SessionLog",
+                "dependencies": ["growatt_thor_hub"], "path": str(log), "record_wait": 5,
+                "price_per_kwh": -1}  # a bad argument: the app does not start
+    apps = {"growatt_thor_hub": hub_app(ocpp_port, time_zone="Europe/Amsterdam",
+                                        chargers={CID: {}}),
+            "growatt_thor_sessions": sessions}
+    ad = AppDaemon(tmp_path / "ad", apps)
+    await asyncio.to_thread(ad.start, ["growatt_thor_hub"])
+    try:
+        await async_wait_for(lambda: "error" in str(
+            ad.state("admin", "app.growatt_thor_sessions").get("state")), timeout=20,
+            what="the session log app failed")
+        async with sim_for(ocpp_port, tz=AMS) as sim:
+            await sim.wait_connected()
+            tx = await sim.charge()
+            await sim.send_meter_values(1200)
+            energy = int(sim.session.energy_wh)
+            await sim.finish()  # StopTransaction and the record: both acknowledged
+        # AppDaemon restarted, and the user fixes the argument
+        await asyncio.to_thread(ad.stop)
+        ad.apps["growatt_thor_sessions"] = {**sessions, "price_per_kwh": 0.25}
+        ad.write_apps(ad.apps)
+        await asyncio.to_thread(ad.start)
+        (row,) = await wait_rows(log, 1)
+        assert row["transaction_id"] == str(tx) and row["energy_kwh"] == f"{energy / 1000:.3f}"
+        assert row["cost"] == f"{energy * 25 // 1000 / 100:.2f}"  # from the charger's record
+        # read once: another restart does not log it again
+        await asyncio.to_thread(ad.stop)
+        await asyncio.to_thread(ad.start)
+        await async_wait_for(lambda: ad.logs(tail=5000).count("session log ") >= 2,
+                             what="the session log started again")
+        assert len(read(log)) == 1
+    finally:
+        await asyncio.to_thread(ad.stop)

@@ -40,12 +40,16 @@ from .thor.config import ChargerConfig, HubConfig, slug
 from .thor.dialect import zone_mismatch
 from .thor.entities import DEFAULT_NAME, DEFAULT_PREFIX, render
 from .thor.identity import Admission, Verdict
+from .thor.inbox import Inbox
 from .thor.storage import TransactionIds, read_json, write_json_atomic
 from .thor.writequeue import QueueSettings
 from .webroute import accept_charger
 from .writer import ChargerWriter, WriterSettings
 
 EVENT = "growatt_thor"  # every event of the pack: data = {topic, charger_id, payload, ts}
+# Kept on disk (thor/inbox.py) before the charger's reply, for subscribers that read them
+# later: what a session row is made of. (Meter readings are not: the stop carries the last.)
+INBOX_TOPICS = frozenset({"transaction_started", "transaction_stopped", "session_record"})
 COMMAND_EVENT = "growatt_thor_command"  # data = {command, value, charger_id?, key?, confirm?}
 
 
@@ -85,6 +89,8 @@ class GrowattThorHub(ADAPI):
         self.state_dir = Path(cfg.state_dir or Path(self.config_dir) / "growatt_thor")
         await self.run_in_executor(self.state_dir.mkdir, parents=True, exist_ok=True)
         self.txids = TransactionIds(self.state_dir / "transactions.json")
+        self.inbox = await self.run_in_executor(Inbox, self.state_dir / "session_inbox.jsonl")
+        self._inbox_lock = asyncio.Lock()
         self._first_charger_file = self.state_dir / "first_charger.json"
         pinned = None
         if not cfg.chargers and cfg.accept_unknown_chargers is None:
@@ -276,7 +282,8 @@ class GrowattThorHub(ADAPI):
 
     # --- durable subscribers (nodes that must not miss a message) ---------------------
 
-    async def subscribe(self, name: str, callback: Any, topics: Any) -> None:
+    async def subscribe(self, name: str, callback: Any, topics: Any,
+                        since: int | None = None) -> None:
         """Deliver ``topics`` to ``await callback(charger_id, topic, payload)``.
 
         Unlike the ``growatt_thor`` event, delivery is awaited before the charger
@@ -284,11 +291,26 @@ class GrowattThorHub(ADAPI):
         subscriber has it safe), and messages that arrive while the subscriber
         is away (reloading) are kept and replayed, in order, when it subscribes
         again under the same name.
+
+        The session topics (``INBOX_TOPICS``) are also on disk before the reply, with
+        a sequence number (``payload["inbox_seq"]``). A subscriber that keeps the
+        last one it applied passes it as ``since`` and gets every later one first,
+        also those from before a restart or sent while it had never started.
         """
         lock = self._sub_locks.setdefault(name, asyncio.Lock())
         async with lock:
-            self._subscribers[name] = (callback, frozenset(topics))
+            topics = frozenset(topics)
+            self._subscribers[name] = (callback, topics)
             _, backlog = self._backlogs.pop(name, ((), []))
+            if since is not None:
+                stored = await self.run_in_executor(self.inbox.since, since)
+                stored = [e for e in stored if e["topic"] in topics]
+                if stored:
+                    self.log(f"{name}: {len(stored)} stored session message(s) to read")
+                for e in stored:
+                    await self._deliver(name, callback, e["cid"], e["topic"],
+                                        {**e["payload"], "inbox_seq": e["seq"]})
+                backlog = [m for m in backlog if m[1] not in INBOX_TOPICS]  # read just now
             if backlog:
                 self.log(f"replaying {len(backlog)} message(s) {name} missed")
             for cid, topic, payload in backlog:
@@ -480,7 +502,12 @@ class GrowattThorHub(ADAPI):
         data = jsonable(payload)
         if topic == "config":
             await self._check_zone(charger_id)
-        await self._deliver_all(charger_id, topic, data)
+        if topic in INBOX_TOPICS:
+            async with self._inbox_lock:
+                seq = await self.run_in_executor(self.inbox.append, charger_id, topic, data)
+            await self._deliver_all(charger_id, topic, {**data, "inbox_seq": seq})
+        else:
+            await self._deliver_all(charger_id, topic, data)
         envelope = {
             "topic": topic,
             "charger_id": charger_id,

@@ -76,9 +76,11 @@ class SessionLog(ADAPI):
         self._wake = asyncio.Event()
         self._failures = 0
 
+        # everything the hub stored for us since our journal's last one, then live
+        await self.hub.subscribe(self.name, self._on_message, TOPICS,
+                                 since=self.book.inbox_seq)
         # a crash between the CSV append and the journal update: those rows are there
         await self._reconcile()
-        await self.hub.subscribe(self.name, self._on_message, TOPICS)
         self._ticker = await self.create_task(self._tick())
         for ns in dict.fromkeys((self.hub.cfg.namespace, self.ha_ns)):
             await self.listen_event(self._on_export_event, EXPORT_EVENT, namespace=ns)
@@ -103,7 +105,12 @@ class SessionLog(ADAPI):
 
     async def _on_message(self, cid: str, topic: str, payload: dict[str, Any]) -> None:
         now = datetime.now(UTC)
+        seq = payload.get("inbox_seq")
         async with self._lock:
+            if seq is not None and seq <= self.book.inbox_seq:
+                return  # read from the hub's inbox already
+            if seq is not None:
+                self.book.inbox_seq = seq
             save = True
             if topic == "transaction_started":
                 self.book.on_started(cid, payload, now)

@@ -42,7 +42,7 @@ def append_lines(path: Path, lines: list[str]) -> None:
         if size > 0:
             os.lseek(fd, size - 1, os.SEEK_SET)
             if os.read(fd, 1) != b"\n":
-                _cut_torn_tail(fd, size)
+                cut_torn_tail(fd, size)
                 size = os.fstat(fd).st_size
         data = ("" if size > 0 else HEADER) + "".join(lines)
         view = memoryview(data.encode("utf-8"))
@@ -54,7 +54,8 @@ def append_lines(path: Path, lines: list[str]) -> None:
         os.close(fd)
 
 
-def _cut_torn_tail(fd: int, size: int) -> None:
+def cut_torn_tail(fd: int, size: int) -> None:
+    """Truncate an append-only file of lines after its last whole line (a crash tore it)."""
     chunk = 4096
     pos = size
     while pos > 0:

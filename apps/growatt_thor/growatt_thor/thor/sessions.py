@@ -99,6 +99,7 @@ class SessionBook:
         self.ours: dict[str, None] = {}  # "cid|tx" we handed out (unique: our counter)
         self.recent: list[dict[str, Any]] = []  # the last rows, newest first (for entities)
         self.notes: list[str] = []  # what the caller should log (drained by it)
+        self.inbox_seq = 0  # the last of the hub's stored messages applied here
 
     # --- the charger's messages ------------------------------------------------------
 
@@ -351,7 +352,7 @@ class SessionBook:
         return {"version": 1, "open": self.open, "closing": self.closing,
                 "orphans": self.orphans, "outbox": self.outbox, "logged": self.logged,
                 "records_seen": list(self.records_seen), "ours": list(self.ours),
-                "recent": self.recent}
+                "recent": self.recent, "inbox_seq": self.inbox_seq}
 
     def load_json(self, data: dict[str, Any]) -> None:
         if not data:
@@ -363,3 +364,4 @@ class SessionBook:
         self.records_seen = dict.fromkeys(data["records_seen"])
         self.ours = dict.fromkeys(data["ours"])
         self.recent = data.get("recent", [])
+        self.inbox_seq = int(data.get("inbox_seq", 0))
