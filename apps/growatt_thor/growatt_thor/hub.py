@@ -33,7 +33,7 @@ from appdaemon.adapi import ADAPI
 
 from .adapter import load_config, notify_ha, publish_state
 from .link import LinkSettings
-from .server import CentralSystem
+from .server import CentralSystem, tls_context
 from .thor import controls
 from .thor.controls import BadValue
 from .thor.config import ChargerConfig, HubConfig, slug
@@ -144,8 +144,20 @@ class GrowattThorHub(ADAPI):
 
         urls = []
         if cfg.port is not None:
-            await self.system.serve(cfg.host, cfg.port)
-            urls.append(f"ws://{_address(cfg.host)}:{self.system.port}/ocpp/ws")
+            tls = None
+            if cfg.tls_certfile and cfg.tls_keyfile:
+                try:
+                    tls = await self.run_in_executor(tls_context, cfg.tls_certfile,
+                                                     cfg.tls_keyfile)
+                except (OSError, ValueError) as err:  # ssl.SSLError is an OSError
+                    problem = (f"tls_certfile/tls_keyfile: {err}: the own port stays closed "
+                               f"(a plain ws:// port instead would expose the password)")
+                    self.log(problem, level="ERROR")
+                    await self._notify_ha("Growatt THOR: TLS certificate", problem)
+            if tls is not None or not cfg.tls_certfile:
+                await self.system.serve(cfg.host, cfg.port, ssl=tls)
+                scheme = "wss" if tls is not None else "ws"
+                urls.append(f"{scheme}://{_address(cfg.host)}:{self.system.port}/ocpp/ws")
         urls += await self._register_routes()
         self._publisher = await self.create_task(self._publish_loop())
         self._wake.set()

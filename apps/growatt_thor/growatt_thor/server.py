@@ -18,6 +18,7 @@ import contextlib
 import hmac
 import logging
 import re
+import ssl as ssl_module
 import time
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -44,6 +45,15 @@ def charger_id_from_path(path: str) -> str | None:
     not one of ours (``/ocpp/ws/`` names no charger: ``ws`` is not an id)."""
     m = _PATH.match(path.split("?", 1)[0])
     return m.group("id") if m and valid_charger_id(m.group("id")) else None
+
+
+def tls_context(certfile: str, keyfile: str) -> ssl_module.SSLContext:
+    """A server context for wss:// (blocking: reads the files). TLS 1.2 or newer, which
+    OCPP 1.6 security profile 2 asks for."""
+    ctx = ssl_module.SSLContext(ssl_module.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl_module.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(certfile, keyfile)
+    return ctx
 
 
 class _NoCredentials(logging.Filter):
@@ -148,8 +158,9 @@ class CentralSystem:
 
     # --- our own websockets server ----------------------------------------------------
 
-    async def serve(self, host: str, port: int) -> Server:
-        """Listen for chargers on ``ws://host:port/ocpp/ws/<id>``."""
+    async def serve(self, host: str, port: int, ssl: ssl_module.SSLContext | None = None
+                    ) -> Server:
+        """Listen for chargers on ``ws://host:port/ocpp/ws/<id>`` (``wss://`` with ``ssl``)."""
         self._server = await serve(
             self._handle,
             host,
@@ -161,9 +172,10 @@ class CentralSystem:
             close_timeout=5,
             max_size=MAX_FRAME,
             logger=self._websockets_logger(),
+            ssl=ssl,
         )
-        self.logger.info("OCPP 1.6J central system listening on ws://%s:%s/ocpp/ws/<id>",
-                         host, port)
+        self.logger.info("OCPP 1.6J central system listening on %s://%s:%s/ocpp/ws/<id>",
+                         "wss" if ssl else "ws", host, port)
         return self._server
 
     @property

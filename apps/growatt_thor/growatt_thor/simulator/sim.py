@@ -80,6 +80,7 @@ class SimSettings:
     call_timeout: float = 15.0
     phases: int = 3
     reboot_delay: float = 1.0
+    ssl: Any = None  # an ssl.SSLContext for a wss:// url (None: the default for wss)
 
 
 @dataclass
@@ -328,7 +329,8 @@ class ThorSimulator:
         async with connect(url, subprotocols=["ocpp1.6"],
                            additional_headers={"Authorization": f"Basic {token}"},
                            user_agent_header=None, open_timeout=10, ping_interval=None,
-                           close_timeout=5) as ws:
+                           close_timeout=5, **({"ssl": self.s.ssl} if self.s.ssl else {})
+                           ) as ws:
             self._ws = ws
             self._ids = itertools.count(100)  # ids restart at "100" after every boot
             reader = asyncio.ensure_future(self._read(ws))

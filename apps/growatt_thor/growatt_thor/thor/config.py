@@ -85,6 +85,9 @@ class HubConfig(_Strict):
                                       description="grid meter poll (only while load balancing)")
     remote_id_tag: str = Field("HomeAssistant", min_length=1, max_length=20)
     chargers: dict[str, ChargerConfig] = Field(default_factory=dict)
+    # OCPP security profile 2 on the own port: wss:// with this certificate (PEM files)
+    tls_certfile: str | None = Field(None, description="certificate chain (PEM) for wss://")
+    tls_keyfile: str | None = Field(None, description="its private key (PEM)")
 
     @field_validator("time_zone")
     @classmethod
@@ -120,6 +123,12 @@ class HubConfig(_Strict):
                                  "prefix: list each charger once, as it sends its id")
             by_slug[slug(cid)] = cid
         return v
+
+    @model_validator(mode="after")
+    def _tls_files_together(self) -> HubConfig:
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("set both tls_certfile and tls_keyfile (or neither)")
+        return self
 
     @model_validator(mode="after")
     def _somewhere_to_connect(self) -> HubConfig:
