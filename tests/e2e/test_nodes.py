@@ -73,6 +73,8 @@ async def test_grid_power_changes_move_the_charging_current_through_the_queue(so
                              what="stop on an unavailable sensor")
         await wait_state(ad, f"sensor.{P}_solar_status",
                          "grid sensor unavailable: not charging from the grid")
+    # the grid sensor appeared after the node started: no start-up warning about it
+    assert "growatt_thor_solar: Entity sensor.grid_power not found" not in ad.logs(tail=5000)
 
 
 async def test_the_readme_example_node_charges_in_the_cheapest_hours(tmp_path, ocpp_port):

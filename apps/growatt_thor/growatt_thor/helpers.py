@@ -43,6 +43,7 @@ class ThorHelpers(ADAPI):
         self._echo: dict[str, Any] = {}  # helper -> value we set (not a user request)
         # schedule times the user changed and has not applied yet: syncs leave them alone
         self._staged: set[str] = set()
+        self._synced: dict[str, Any] = {}  # helper -> the value we last showed in it
         self._ap_armed_at: float | None = None
 
         for name, eid in self.ids.items():
@@ -180,6 +181,15 @@ class ThorHelpers(ADAPI):
             key = controls.SCHEDULE_KEY
             if name in self._staged:
                 return  # the user's edit, waiting for "apply schedule"
+            # A helper that no longer shows what we last put there was edited by the
+            # user, even if its state callback (which stages it) has not run yet.
+            eid = self.ids[name]
+            now = await self.get_state(eid, namespace=self.ns)
+            last = self._synced.get(eid)
+            if last is not None and now not in NOT_A_VALUE \
+                    and not controls.same_helper_value(now, last):
+                self._staged.add(name)
+                return
         if key is None or key not in config or self.hub.write_pending(key, cid):
             return
         try:
@@ -191,6 +201,7 @@ class ThorHelpers(ADAPI):
         await self._set_helper(self.ids[name], value)
 
     async def _set_helper(self, eid: str, value: Any) -> None:
+        self._synced[eid] = value
         now = await self.get_state(eid, namespace=self.ns)
         if now not in NOT_A_VALUE and controls.same_helper_value(now, value):
             return

@@ -128,9 +128,21 @@ class SolarSurplus(ThorNode):
                    cfg.battery_power_sensor, cfg.battery_soc_sensor, self.mode_helper,
                    self.phases_helper]
         sensors += [f"input_number.{cfg.helper_prefix}_{h}" for h in SETTING_HELPERS.values()]
-        for eid in filter(None, sensors):
-            await self.listen_state(self._changed, eid, namespace=self.ha_namespace)
+        self._unheard = list(filter(None, sensors))
+        await self._listen_to_sensors({"tries": 15})
         await self.run_every(self._tick, "now+1", cfg.interval)
+
+    async def _listen_to_sensors(self, kwargs: Any) -> None:
+        """Listen to each sensor once it exists. The hub's own (the THOR's grid meter) and
+        HA's may appear a moment after this node starts; the tick reads them meanwhile.
+        After the last try, listen anyway: AppDaemon's warning then names a real typo."""
+        tries = kwargs["tries"]
+        for eid in list(self._unheard):
+            if tries <= 1 or await self.entity_exists(eid, namespace=self.ha_namespace):
+                await self.listen_state(self._changed, eid, namespace=self.ha_namespace)
+                self._unheard.remove(eid)
+        if self._unheard:
+            await self.run_in(self._listen_to_sensors, 2, tries=tries - 1)
 
     async def on_topic(self, topic: str, payload: dict[str, Any]) -> None:
         if topic == "meter":  # a MeterValues: what the car drew, at which setpoint
