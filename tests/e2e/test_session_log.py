@@ -260,3 +260,51 @@ async def test_a_session_while_the_session_log_cannot_start_is_logged_once_it_ca
         assert len(read(log)) == 1
     finally:
         await asyncio.to_thread(ad.stop)
+
+
+async def test_made_up_transaction_ids_cost_the_honest_charger_nothing(tmp_path, ocpp_port):
+    """Regression: every MeterValues with a new transaction id added an open session to the
+    journal, rewritten and fsynced per message (3,000 ids: the honest StopTransaction
+    reply went from 10 ms to 940 ms)."""
+    import json
+
+    from websockets.asyncio.client import connect
+
+    log = tmp_path / "sessions.csv"
+    apps = {"growatt_thor_hub": hub_app(ocpp_port, calls_per_second=5000,  # all handled
+                                        chargers={CID: {"prefix": P}, "FLOOD0001": {}}),
+            "growatt_thor_sessions": {"module": "growatt_thor.session_log",
+                                      "class": "SessionLog", "path": str(log),
+                                      "dependencies": ["growatt_thor_hub"], "record_wait": 5}}
+    ad = AppDaemon(tmp_path / "ad", apps)
+    await asyncio.to_thread(ad.start)
+    try:
+        async with sim_for(ocpp_port, tz=AMS) as sim:
+            await sim.wait_connected()
+            tx = await sim.charge()
+            await sim.send_meter_values(600)
+            async with connect(f"ws://127.0.0.1:{ocpp_port}/ocpp/ws/FLOOD0001",
+                               subprotocols=["ocpp1.6"]) as ws:
+                for i in range(3000):
+                    await ws.send(json.dumps([2, f"m{i}", "MeterValues", {
+                        "connectorId": 1, "transactionId": 500000 + i, "meterValue": [{
+                            "timestamp": "2026-12-01T10:00:00Z", "sampledValue": [{
+                                "value": "100"}]}]}]))
+                handled = 0
+                while handled < 3000:
+                    msg = json.loads(await asyncio.wait_for(ws.recv(), 30))
+                    if msg[0] != 2:
+                        assert msg[0] == 3, msg
+                        handled += 1
+            loop = asyncio.get_running_loop()
+            t0 = loop.time()
+            await sim.finish()  # StopTransaction, status, record
+            took = loop.time() - t0
+            (row,) = await wait_rows(log, 1)
+        assert row["transaction_id"] == str(tx)
+        assert took < 1.0, took  # (the goal is milliseconds; this catches the old 940 ms)
+        journal = json.loads((ad.config_dir / "growatt_thor" / "sessions_journal.json")
+                             .read_text())
+        assert len([k for k in journal["open"] if k.startswith("FLOOD0001|")]) <= 2
+    finally:
+        await asyncio.to_thread(ad.stop)

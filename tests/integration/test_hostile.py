@@ -218,3 +218,20 @@ async def test_a_flooding_charger_is_slowed_and_the_other_never_notices(open_lin
         await honest.call("Heartbeat", {})
         assert loop.time() - t0 < 1.0
     await async_wait_for(lambda: cs.link("FUZZ0001") is not None, what="flooder still linked")
+
+
+async def test_a_connection_closing_during_a_reply_ends_quietly(log):
+    logger, captured = log
+    cs = await central(logger, {CID: None})
+    try:
+        for _ in range(5):
+            ws = await connect(f"ws://127.0.0.1:{cs.port}/ocpp/ws/{CID}",
+                               subprotocols=["ocpp1.6"])
+            await ws.send(json.dumps([2, "b", "BootNotification", {
+                "chargePointVendor": "Growatt", "chargePointModel": "THOR_22AS"}]))
+            ws.transport.abort()  # gone before the reply (and the start-up calls) go out
+            await async_wait_for(lambda: cs.link(CID) is None, what="the link ended")
+    finally:
+        await cs.close()
+    assert [r.getMessage() for r in captured.records if r.levelno >= logging.ERROR] == []
+    assert not any(r.exc_info for r in captured.records)

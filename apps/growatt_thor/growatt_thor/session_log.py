@@ -117,11 +117,11 @@ class SessionLog(ADAPI):
             elif topic == "meter":
                 if payload.get("transaction_id") is None:
                     return
-                # A new session is saved at once; a running one's energy at most once a
-                # minute (the THOR sends it every 120 s; a flood must not fsync per frame,
-                # and a crash loses at most a minute of readings the record makes good).
-                save = self.book.on_meter(cid, payload, now) or (
-                    now - self._meter_saved).total_seconds() >= METER_SAVE_INTERVAL
+                # Readings are saved at most once a minute (the THOR sends them every 120 s;
+                # a flood must not fsync per frame). A crash loses at most a minute of
+                # readings, which the stop's meterStop and the charger's record make good.
+                self.book.on_meter(cid, payload, now)
+                save = (now - self._meter_saved).total_seconds() >= METER_SAVE_INTERVAL
             elif topic == "transaction_stopped":
                 self.book.on_stopped(cid, payload, now)
             elif topic == "session_record":

@@ -114,23 +114,20 @@ class SessionBook:
             "meter_start": float(p.get("meter_start") or 0), "last_energy": None,
             "last_seen": _iso(now), "record": None})
 
-    def on_meter(self, cid: str, p: dict[str, Any], now: datetime) -> bool:
-        """Track the energy of a running session; True when a session was added (the
-        journal must have it), False for an update (the caller may save less often)."""
+    def on_meter(self, cid: str, p: dict[str, Any], now: datetime) -> None:
+        """Track the energy of a running session (also one we did not see start)."""
         tx = p.get("transaction_id")
         energy = (p.get("values") or {}).get("energy_wh")
         if tx is None or energy is None:
-            return False
+            return
         key = f"{cid}|{int(tx)}"
         sess = self.open.get(key)
-        added = sess is None
         if sess is None:  # a session that started before we were there (or journal lost)
             self._make_room(cid)
             sess = self.open[key] = {"cid": cid, "tx": int(tx), "start": None, "meter_start": 0.0,
                                      "last_energy": None, "last_seen": None, "record": None}
         sess["last_energy"] = max(float(energy), sess["last_energy"] or 0.0)
         sess["last_seen"] = _iso(now)
-        return added
 
     def _make_room(self, cid: str) -> None:
         """At most MAX_OPEN_PER_CHARGER sessions of a charger that we did not see start."""
