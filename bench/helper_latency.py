@@ -31,13 +31,9 @@ from tests.hass import HomeAssistant  # noqa: E402
 from tests.helpers import async_wait_for, free_port  # noqa: E402
 from tests.e2e.test_standalone import sim_for  # noqa: E402
 from growatt_thor.simulator import ThorSimulator  # noqa: E402
+from bench.stats import percentile as pct  # noqa: E402
 
 HELPER = "input_number.growatt_thor_max_current"
-
-
-def pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
 async def measure(change, sim: ThorSimulator, samples: int, spacing: float) -> list[float]:

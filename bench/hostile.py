@@ -27,6 +27,7 @@ sys.path[:0] = [str(REPO), str(REPO / "apps" / "growatt_thor")]
 from websockets.asyncio.client import connect  # noqa: E402
 from websockets.exceptions import InvalidStatus  # noqa: E402
 
+from bench.stats import rss_mb  # noqa: E402
 from growatt_thor.simulator import SimSettings, ThorSimulator  # noqa: E402
 from growatt_thor.simulator.sim import ID_TAG  # noqa: E402
 from tests.adharness import AppDaemon  # noqa: E402
@@ -34,13 +35,6 @@ from tests.conftest import hub_app  # noqa: E402
 from tests.helpers import free_port  # noqa: E402
 
 CID, PASSWORD, FLOODER = "XGJ00003214700CA", "12345678", "FLOOD0001"
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def log_bytes(ad: AppDaemon) -> int:

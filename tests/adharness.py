@@ -40,7 +40,8 @@ class AppDaemon:
     def __init__(self, root: Path, apps: dict[str, dict[str, Any]],
                  plugins: dict[str, Any] | None = None, time_zone: str = "Europe/Amsterdam",
                  env: dict[str, str] | None = None, extra_modules: tuple[Path, ...] = (),
-                 http: dict[str, Any] | None = None) -> None:
+                 http: dict[str, Any] | None = None,
+                 appdaemon: dict[str, Any] | None = None) -> None:
         self.root = root
         self.http_port = free_port()
         self.url = f"http://127.0.0.1:{self.http_port}"
@@ -50,6 +51,7 @@ class AppDaemon:
         self.env = env or {}
         self.extra_modules = extra_modules
         self.http_extra = http or {}
+        self.appdaemon_extra = appdaemon or {}
         self.proc: subprocess.Popen | None = None
         self._write_config()
 
@@ -72,7 +74,7 @@ class AppDaemon:
         (apps_dir / "apps.yaml").write_text(yaml.safe_dump(self.apps, sort_keys=False))
         ad: dict[str, Any] = {
             "appdaemon": {"latitude": 52.37, "longitude": 4.89, "elevation": 0,
-                          "time_zone": self.time_zone},
+                          "time_zone": self.time_zone, **self.appdaemon_extra},
             "http": {"url": self.url, **self.http_extra},
             "api": {},
             "hadashboard": {},
