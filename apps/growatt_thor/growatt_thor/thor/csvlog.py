@@ -16,6 +16,7 @@ from datetime import date
 from pathlib import Path
 from collections.abc import Iterable, Iterator
 
+from . import storage
 from .sessions import COLUMNS
 
 
@@ -36,38 +37,7 @@ def append_lines(path: Path, lines: list[str]) -> None:
     Raises ``OSError`` (missing folder, permissions, disk full): nothing is lost,
     the caller keeps the rows and tries again.
     """
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        size = os.fstat(fd).st_size
-        if size > 0:
-            os.lseek(fd, size - 1, os.SEEK_SET)
-            if os.read(fd, 1) != b"\n":
-                cut_torn_tail(fd, size)
-                size = os.fstat(fd).st_size
-        data = ("" if size > 0 else HEADER) + "".join(lines)
-        view = memoryview(data.encode("utf-8"))
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def cut_torn_tail(fd: int, size: int) -> None:
-    """Truncate an append-only file of lines after its last whole line (a crash tore it)."""
-    chunk = 4096
-    pos = size
-    while pos > 0:
-        start = max(0, pos - chunk)
-        os.lseek(fd, start, os.SEEK_SET)
-        block = os.read(fd, pos - start)
-        nl = block.rfind(b"\n")
-        if nl >= 0:
-            os.ftruncate(fd, start + nl + 1)
-            return
-        pos = start
-    os.ftruncate(fd, 0)
+    storage.append_lines(path, "".join(lines), HEADER)
 
 
 def lines_present(path: Path, lines: Iterable[str]) -> set[str]:

@@ -17,11 +17,10 @@ Blocking by nature: callers on an event loop run these in an executor.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-from .csvlog import cut_torn_tail
+from .storage import append_lines, write_text_atomic
 
 
 class Inbox:
@@ -38,19 +37,7 @@ class Inbox:
         line = json.dumps({"seq": seq, "cid": cid, "topic": topic, "payload": payload},
                           separators=(",", ":"), default=str) + "\n"
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
-        try:
-            size = os.fstat(fd).st_size
-            if size > 0:
-                os.lseek(fd, size - 1, os.SEEK_SET)
-                if os.read(fd, 1) != b"\n":
-                    cut_torn_tail(fd, size)
-            view = memoryview(line.encode("utf-8"))
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        append_lines(self.path, line)
         self.last_seq = seq
         self._count += 1
         if self._count >= 2 * self.keep:
@@ -78,18 +65,8 @@ class Inbox:
 
     def _compact(self) -> None:
         newest = self._read()[-self.keep:]
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            for e in newest:
-                fh.write(json.dumps(e, separators=(",", ":"), default=str) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_text_atomic(self.path, "".join(
+            json.dumps(e, separators=(",", ":"), default=str) + "\n" for e in newest))
         self._count = len(newest)
 
 
