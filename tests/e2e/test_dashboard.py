@@ -63,6 +63,8 @@ async def test_dashboard_shows_live_values_and_controls(ad: AppDaemon, ocpp_port
         assert "Growatt THOR" in dom.stdout, dom.stderr[-2000:]
         for value in expected:
             assert value in text, f"{value} not rendered on the dashboard"
+        # built from widgets that are not deprecated (text_sensor logged 8 warnings per build)
+        assert "deprecated" not in ad.logs(tail=3000)
         ARTIFACTS.mkdir(exist_ok=True)
         shot = ARTIFACTS / "dashboard.png"
         await asyncio.to_thread(chromium, f"--screenshot={shot}", "--window-size=1000,700", url,
