@@ -122,16 +122,20 @@ class HomeAssistant:
         return http_json(method, f"{self.url}{path}", body,
                          headers={"Authorization": f"Bearer {self.token}"})
 
-    def notifications(self) -> list[dict[str, Any]]:
-        """HA's persistent notifications (not states since 2023.6: read over the websocket)."""
+    def ws_command(self, command: dict[str, Any]) -> Any:
+        """One command over HA's websocket API (as the frontend sends it); its result."""
         with ws_connect(f"ws://127.0.0.1:{self.port}/api/websocket", open_timeout=10) as ws:
             json.loads(ws.recv(timeout=10))
             ws.send(json.dumps({"type": "auth", "access_token": self.token}))
             assert json.loads(ws.recv(timeout=10))["type"] == "auth_ok"
-            ws.send(json.dumps({"id": 1, "type": "persistent_notification/get"}))
-            reply = json.loads(ws.recv(timeout=10))
+            ws.send(json.dumps({"id": 1, **command}))
+            reply = json.loads(ws.recv(timeout=30))
             assert reply.get("success"), reply
-            return list(reply["result"])
+            return reply["result"]
+
+    def notifications(self) -> list[dict[str, Any]]:
+        """HA's persistent notifications (not states since 2023.6: read over the websocket)."""
+        return list(self.ws_command({"type": "persistent_notification/get"}))
 
     def states(self) -> dict[str, dict[str, Any]]:
         return {s["entity_id"]: s for s in self.api("GET", "/api/states")}
