@@ -70,3 +70,53 @@ async def test_dashboard_shows_live_values_and_controls(ad: AppDaemon, ocpp_port
         await asyncio.to_thread(chromium, f"--screenshot={shot}", "--window-size=1000,700", url,
                                 user_dir=tmp_path / "c2")
         assert shot.exists() and shot.stat().st_size > 10_000
+
+
+def rendered_text(url: str, user_dir: Path) -> str:
+    dom = chromium("--dump-dom", url, user_dir=user_dir)
+    assert "<body" in dom.stdout, dom.stderr[-2000:]
+    return re.sub(r"<[^>]+>", " ", dom.stdout)
+
+
+async def test_no_entity_not_found_with_the_demo_wiring(tmp_path: Path):
+    """A fresh start of the demo (before the first session ended): every tile has an entity."""
+    import yaml
+
+    from tests.helpers import free_port
+
+    apps = yaml.safe_load((REPO / "demo" / "apps" / "apps.yaml").read_text())
+    port = free_port()
+    apps["growatt_thor_hub"].update(port=port, host="127.0.0.1")
+    apps["simulated_thor"]["url"] = f"ws://127.0.0.1:{port}/ocpp/ws"
+    ad = AppDaemon(tmp_path / "ad", apps)
+    await asyncio.to_thread(ad.start)
+    try:
+        await asyncio.to_thread(ad.wait_state, "default",
+                                "binary_sensor.growatt_thor_ev_charger_connected", "on")
+        await asyncio.to_thread(ad.wait_state, "default",
+                                "sensor.growatt_thor_ev_charger_solar_status",
+                                lambda s: s is not None)
+        text = await asyncio.to_thread(rendered_text, f"{ad.url}/GrowattThor", tmp_path / "c")
+        assert "Growatt THOR" in text
+        assert "entity not found" not in text, re.findall(r"entity not found: \S+", text)
+        assert "unknown" in text  # the last session's tiles: a placeholder, not an error
+    finally:
+        await asyncio.to_thread(ad.stop)
+
+
+async def test_no_entity_not_found_with_only_the_hub(tmp_path: Path):
+    from tests.conftest import hub_app
+    from tests.helpers import free_port
+
+    ad = AppDaemon(tmp_path / "ad", {"growatt_thor_hub": hub_app(
+        free_port(), chargers={"XGJ00003214700CA": {}})})  # as the install steps say
+    await asyncio.to_thread(ad.start)
+    try:
+        await asyncio.to_thread(ad.wait_state, "default",
+                                "sensor.growatt_thor_ev_charger_status", "Unavailable")
+        text = await asyncio.to_thread(rendered_text, f"{ad.url}/GrowattThorHub",
+                                       tmp_path / "c")
+        assert "Growatt THOR (hub)" in text and "Unavailable" in text
+        assert "entity not found" not in text, re.findall(r"entity not found: \S+", text)
+    finally:
+        await asyncio.to_thread(ad.stop)

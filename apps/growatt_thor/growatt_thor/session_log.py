@@ -89,6 +89,11 @@ class SessionLog(ADAPI):
         button = f"input_button.{cfg.helper_prefix}_export_sessions"
         await self.listen_state(self._on_export_button, button, namespace=self.ha_ns)
         await self._publish()
+        export = f"sensor.{cfg.helper_prefix}_sessions_export"
+        if not await self.entity_exists(export, namespace=self.ha_ns):  # before any export
+            await publish_state(self, export, "none", {
+                "friendly_name": "THOR sessions export", "icon": "mdi:file-export",
+                "message": "no export yet"}, self.ha_ns)
         self.log(f"session log {self.path} ({len(self.book.open)} open, "
                  f"{len(self.book.closing)} closing, {len(self.book.outbox)} to write); "
                  f"exports to {self.export_dir}")
@@ -208,15 +213,18 @@ class SessionLog(ADAPI):
     # --- entities ---------------------------------------------------------------------
 
     async def _publish(self) -> None:
-        by_charger: dict[str, list[dict[str, Any]]] = {}
+        """The last sessions of every charger; before a charger's first session its
+        entities exist too, as ``unknown`` (a dashboard then shows that, not an error)."""
+        by_charger: dict[str, list[dict[str, Any]]] = {cid: [] for cid in self.hub.charger_ids()}
         for row in self.book.recent:
             by_charger.setdefault(row["charger_id"], []).append(row)
         for cid, rows in by_charger.items():
             prefix = self.hub.entity_prefix(cid)
             name = self.hub.friendly_name(cid)
-            last = rows[0]
+            last = rows[0] if rows else dict.fromkeys(
+                ("energy_kwh", "cost", "start_time", "end_time", "transaction_id"), "")
             sensors = {
-                f"sensor.{prefix}_last_session_energy": (last["energy_kwh"], {
+                f"sensor.{prefix}_last_session_energy": (last["energy_kwh"] or "unknown", {
                     "friendly_name": f"{name} Last session energy",
                     "unit_of_measurement": "kWh", "device_class": "energy",
                     "icon": "mdi:battery-charging", "start_time": last["start_time"],
@@ -224,7 +232,7 @@ class SessionLog(ADAPI):
                 f"sensor.{prefix}_last_session_cost": (last["cost"] or "unknown", {
                     "friendly_name": f"{name} Last session cost", "icon": "mdi:cash",
                     "transaction_id": last["transaction_id"]}),
-                f"sensor.{prefix}_last_sessions": (last["end_time"], {
+                f"sensor.{prefix}_last_sessions": (last["end_time"] or "unknown", {
                     "friendly_name": f"{name} Last sessions", "icon": "mdi:history",
                     "sessions": rows[:5], "count": str(len(rows[:5])),
                     "csv": str(self.path)}),
