@@ -73,6 +73,7 @@ class SessionLog(ADAPI):
         self.book.load_json(await self.run_in_executor(read_json, self.journal_path, {}))
         self._lock = asyncio.Lock()
         self._meter_saved = datetime.min.replace(tzinfo=UTC)
+        self._shown: set[str] = set()  # chargers whose session entities are published
         self._wake = asyncio.Event()
         self._failures = 0
 
@@ -138,6 +139,8 @@ class SessionLog(ADAPI):
                 if topic == "meter":
                     self._meter_saved = now
         self._wake.set()
+        if cid not in self._shown:  # a charger first heard of now: its entities too
+            await self._publish()
 
     def _log_notes(self) -> None:
         for note in self.book.notes:
@@ -218,6 +221,7 @@ class SessionLog(ADAPI):
         by_charger: dict[str, list[dict[str, Any]]] = {cid: [] for cid in self.hub.charger_ids()}
         for row in self.book.recent:
             by_charger.setdefault(row["charger_id"], []).append(row)
+        self._shown.update(by_charger)
         for cid, rows in by_charger.items():
             prefix = self.hub.entity_prefix(cid)
             name = self.hub.friendly_name(cid)
