@@ -87,6 +87,7 @@ class AppDaemon:
         dash = REPO / "dashboards"
         if dash.exists():
             shutil.copytree(dash, conf / "dashboards", dirs_exist_ok=True)
+            shutil.copytree(dash / "custom_widgets", conf / "custom_widgets", dirs_exist_ok=True)
 
     def write_apps(self, apps: dict[str, dict[str, Any]]) -> None:
         """Replace apps.yaml (AppDaemon notices and reloads)."""

@@ -120,3 +120,45 @@ async def test_no_entity_not_found_with_only_the_hub(tmp_path: Path):
         assert "entity not found" not in text, re.findall(r"entity not found: \S+", text)
     finally:
         await asyncio.to_thread(ad.stop)
+
+
+async def test_schedule_times_are_24_hour_and_reach_the_charger(ad: AppDaemon, ocpp_port: int,
+                                                                 tmp_path: Path):
+    """The schedule tiles pick 00-23 h (the browser's time input is 12-hour on en-US), show
+    the charger's 23:00, and a pick there, applied, is G_AutoChargeTime on the wire."""
+    from tests.cdp import Browser
+    from tests.helpers import async_wait_for
+
+    sim = ThorSimulator(SimSettings(url=f"ws://127.0.0.1:{ocpp_port}/ocpp/ws",
+                                    reconnect_delay=(0.2, 0.5), call_timeout=5))
+    browser = None
+    async with sim:
+        await sim.wait_connected()
+        await asyncio.to_thread(ad.wait_state, "default",
+                                "input_datetime.growatt_thor_schedule_start", "23:00:00")
+        browser = await asyncio.to_thread(Browser, tmp_path / "chromium")
+        try:
+            await asyncio.to_thread(browser.goto, f"{ad.url}/GrowattThor")
+            picked = ("[...document.querySelectorAll('select.hours')].map((h, i) => "
+                      "[h.options.length, h.value, "
+                      "document.querySelectorAll('select.minutes')[i].value])")
+
+            async def shown():
+                try:
+                    return await asyncio.to_thread(browser.js, picked) == [
+                        [24, "23", "00"], [24, "05", "59"]]
+                except AssertionError:
+                    return False
+            await async_wait_for(shown, timeout=30, what="the schedule as the charger has it")
+            await asyncio.to_thread(browser.js, (
+                "(() => { const h = document.querySelectorAll('select.hours')[0];"
+                " h.value = '21'; h.dispatchEvent(new Event('change')); })()"))
+            await asyncio.to_thread(ad.wait_state, "default",
+                                    "input_datetime.growatt_thor_schedule_start", "21:00:00")
+        finally:
+            await asyncio.to_thread(browser.close)
+        await asyncio.to_thread(ad.call_service, "default", "input_button/press",
+                                entity_id="input_button.growatt_thor_apply_schedule")
+        await async_wait_for(lambda: {"key": "G_AutoChargeTime", "value": "21:00-05:59"}
+                             in sim.calls("ChangeConfiguration"), timeout=30,
+                             what="G_AutoChargeTime on the wire")
