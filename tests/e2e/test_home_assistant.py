@@ -108,3 +108,31 @@ async def test_entities_in_home_assistant_and_ha_restart(tmp_path: Path, home_as
     finally:
         await sim.stop()
         await asyncio.to_thread(ad.stop)
+
+
+async def test_a_fault_is_an_entity_and_a_notification_in_home_assistant(tmp_path: Path,
+                                                                         home_assistant):
+    ha = home_assistant
+    ocpp_port = free_port()
+    ad = AppDaemon(tmp_path / "ad", controls_apps(ocpp_port, standalone=False),
+                   plugins={"HASS": {"type": "hass", "ha_url": ha.url, "token": ha.token}})
+    await asyncio.to_thread(ad.start)
+    sim = sim_for(ocpp_port)
+    try:
+        await sim.start()
+        await sim.wait_connected()
+        await ha_state(ha, f"sensor.{P}_fault", "none")
+        await sim.fault("12", "485fault")
+        fault = await ha_state(ha, f"sensor.{P}_fault", "external meter failure")
+        assert fault["attributes"]["errcode"] == "12"
+
+        def noted() -> list[dict]:
+            return [n for n in ha.notifications() if n.get("title") == "Growatt THOR: fault"
+                    and "external meter failure" in n.get("message", "")]
+        await async_wait_for(lambda: asyncio.to_thread(noted), timeout=20,
+                             what="the fault's persistent notification in HA")
+        await sim.clear_fault()
+        await ha_state(ha, f"sensor.{P}_fault", "none")
+    finally:
+        await sim.stop()
+        await asyncio.to_thread(ad.stop)

@@ -147,3 +147,33 @@ async def test_boot_data_reaches_the_entities_at_once(appdaemon: AppDaemon, ocpp
         await wait_state(ad, f"sensor.{P}_vendor", "Growatt", timeout=3)
         await wait_state(ad, f"sensor.{P}_firmware", "THOR_22AS-V2.2.16-20240902", timeout=3)
         assert loop.time() - booted < 3
+
+
+async def test_a_fault_becomes_an_entity_an_event_and_a_log_line_and_clears(tmp_path,
+                                                                           ocpp_port):
+    from pathlib import Path
+
+    from tests.conftest import hub_app
+
+    probe = {"module": "probe_app", "class": "Probe", "dependencies": ["growatt_thor_hub"]}
+    ad = AppDaemon(tmp_path, {"growatt_thor_hub": hub_app(ocpp_port), "probe": probe},
+                   extra_modules=(Path(__file__).with_name("probe_app.py"),))
+    await asyncio.to_thread(ad.start)
+    try:
+        async with sim_for(ocpp_port) as sim:
+            await sim.wait_connected()
+            await wait_state(ad, f"sensor.{P}_fault", "none")
+            await sim.fault("100", "emergency stop")  # both answered: the call returns
+            fault = await wait_state(ad, f"sensor.{P}_fault", "emergency stop")
+            assert fault["attributes"]["errcode"] == "100"
+            assert fault["attributes"]["error_code"] == "OtherError"
+            assert fault["attributes"]["time"].endswith("+01:00")
+            await wait_state(ad, f"sensor.{P}_status", "Faulted")
+            await wait_state(ad, "sensor.probe_last_topic", "fault")  # the event topic
+            assert "fault: XGJ00003214700CA: emergency stop" in ad.logs(tail=3000)
+            await sim.clear_fault()
+            await wait_state(ad, f"sensor.{P}_fault", "none")
+            await wait_state(ad, f"sensor.{P}_status", "Available")
+            assert "XGJ00003214700CA: fault cleared" in ad.logs(tail=3000)
+    finally:
+        await asyncio.to_thread(ad.stop)

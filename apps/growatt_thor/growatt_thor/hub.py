@@ -39,6 +39,7 @@ from .thor.controls import BadValue
 from .thor.config import ChargerConfig, HubConfig, slug
 from .thor.dialect import zone_mismatch
 from .thor.entities import DEFAULT_NAME, DEFAULT_PREFIX, render
+from .thor.bounds import printable
 from .thor.identity import Admission, Verdict
 from .thor.inbox import Inbox
 from .thor.storage import TransactionIds, read_json, write_json_atomic
@@ -514,6 +515,8 @@ class GrowattThorHub(ADAPI):
         data = jsonable(payload)
         if topic == "config":
             await self._check_zone(charger_id)
+        elif topic == "fault":
+            await self._report_fault(charger_id, data)
         if topic in INBOX_TOPICS:
             async with self._inbox_lock:
                 seq = await self.run_in_executor(self.inbox.append, charger_id, topic, data)
@@ -530,6 +533,17 @@ class GrowattThorHub(ADAPI):
             await self.fire_event(EVENT, namespace=self.cfg.namespace, **envelope)
         except Exception as err:  # an event listener's problem must not reach the charger
             self.logger.warning("Could not fire %s/%s: %s", EVENT, topic, err)
+
+    async def _report_fault(self, charger_id: str, fault: dict[str, Any]) -> None:
+        """A fault: a log line and an HA notification; its end: a log line."""
+        if not fault.get("active"):
+            self.log(f"{charger_id}: fault cleared")
+            return
+        codes = ", ".join(f"{k} {printable(v, 80)}" for k, v in fault.items()
+                          if k not in ("active", "kind") and v)
+        message = f"{charger_id}: {fault.get('kind')} ({codes or 'no codes'})"
+        self.log(f"fault: {message}", level="WARNING")
+        await self._notify_ha("Growatt THOR: fault", message)
 
     async def _check_zone(self, charger_id: str) -> None:
         """Once per charger: its G_TimeZone against the zone its times are read in."""

@@ -48,10 +48,12 @@ from .thor.dialect import (
     EXTRA_CONFIG_KEYS,
     MSG_CURRENT_RECORD,
     MSG_EXTERNAL_METER,
+    MSG_FAULT,
     MSG_FROZEN_RECORD,
     SECRET_KEYS,
     VENDOR_ID,
     ExternalMeter,
+    FaultMessage,
     SessionRecord,
     parse_charger_time,
     utc_now_iso,
@@ -328,7 +330,15 @@ class ChargerLink(ChargePoint):
         await self._emit_changed(changed, "status", {
             "connector_id": payload.get("connector_id"), "status": payload.get("status"),
             "error_code": payload.get("error_code"), "info": payload.get("info") or ""})
+        if "fault" in changed:
+            await self._emit_fault()
         return call_result.StatusNotification()
+
+    async def _emit_fault(self) -> None:
+        """Topic ``fault``: ``{"active", "kind", and the codes}`` (active False: cleared)."""
+        await self.hooks.emit(self.id, "fault", {"active": self.state.fault is not None,
+                                                 "kind": self.state.fault_kind(),
+                                                 **(self.state.fault or {})})
 
     @on(Action.authorize)
     async def on_authorize(self, id_tag: str) -> call_result.Authorize:
@@ -376,6 +386,15 @@ class ChargerLink(ChargePoint):
                                data: Any = None) -> call_result.DataTransfer:
         if vendor_id != VENDOR_ID:
             return call_result.DataTransfer(status=DataTransferStatus.unknown_vendor_id)
+        if message_id == MSG_FAULT:
+            try:
+                fault = FaultMessage.parse(data)
+            except ValueError as err:
+                self._peer_log("%s", str(err))
+                return call_result.DataTransfer(status=DataTransferStatus.rejected)
+            await self._emit_changed(self.state.on_fault(fault))
+            await self._emit_fault()
+            return call_result.DataTransfer(status=DataTransferStatus.accepted)
         if message_id in (MSG_CURRENT_RECORD, MSG_FROZEN_RECORD):
             try:
                 record = SessionRecord.parse(message_id, data)

@@ -283,6 +283,23 @@ class ThorSimulator:
                 f"&transactionId={sess.transaction_id}&workmode=7")
         await self.call("DataTransfer", {"vendorId": "Growatt", "messageId": kind, "data": data})
 
+    async def fault(self, errcode: str = "100", info: str = "emergency stop") -> None:
+        """A fault as the THOR reports one: DataTransfer faultmessage, then Faulted."""
+        now = self.now().astimezone(self.s.tz)
+        stamp = now.strftime("%Y-%m-%d %H:%M:%S") + now.strftime("%z")[:3] + ":" + \
+            now.strftime("%z")[3:]  # "+01:00", not URL-encoded, as the THOR sends it
+        await self.call("DataTransfer", {"vendorId": "Growatt", "messageId": "faultmessage",
+                                         "data": f"connectorId=1&errcode={errcode}&info={info}"
+                                                 f"&time={stamp}"})
+        self.status, self.info = "Faulted", info
+        await self.call("StatusNotification", {"connectorId": 1, "errorCode": "OtherError",
+                                               "info": info, "status": "Faulted",
+                                               "vendorErrorCode": errcode})
+
+    async def clear_fault(self) -> None:
+        self.status, self.info = "Available", ""
+        await self.send_status()
+
     async def send_status(self) -> None:
         await self.call("StatusNotification", {"connectorId": 1, "errorCode": "NoError",
                                                "info": self.info, "status": self.status})

@@ -13,6 +13,7 @@ Everything here is pure Python: no sockets, no asyncio, no AppDaemon. It is what
 from __future__ import annotations
 
 import re
+from typing import Any
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo, UTC
 
@@ -22,6 +23,7 @@ VENDOR_ID = "Growatt"
 MSG_CURRENT_RECORD = "currentrecord"  # charger -> server, right after StopTransaction
 MSG_FROZEN_RECORD = "frozenrecord"  # charger -> server, stored records after (re)connect
 MSG_EXTERNAL_METER = "get_external_meterval"  # server -> charger, grid meter reading
+MSG_FAULT = "faultmessage"  # charger -> server, a fault's codes
 MSG_APP_CONFIG_MODE = "appconfigmode"  # server -> charger, opens the set-up access point
 
 # Configuration keys whose values are secrets: never logged, never published.
@@ -174,6 +176,52 @@ def _finite(text: object, low: float = 0.0, high: float = 1e9) -> float:
     if not low <= value <= high:  # also NaN and the infinities
         raise ValueError(f"{text!r} is not a plausible value")
     return value
+
+
+# What a fault is, for people: the THOR's codes as its app and the integration users migrate
+# from read them (shared/thor/README.md, "Faults"): errcode 100 or an info containing
+# "emergency stop" is the emergency stop, info "485fault" a failed RS-485 (external) meter.
+FAULT_NONE = "none"
+FAULT_EMERGENCY_STOP = "emergency stop"
+FAULT_EXTERNAL_METER = "external meter failure"
+FAULT_OTHER = "other"
+
+
+def fault_kind(errcode: str = "", info: str = "", error_code: str = "") -> str:
+    """One of the FAULT_* names for a fault's codes."""
+    text = (info or "").lower()
+    if str(errcode).strip() == "100" or "emergency stop" in text:
+        return FAULT_EMERGENCY_STOP
+    if "485fault" in text.replace(" ", ""):
+        return FAULT_EXTERNAL_METER
+    return FAULT_OTHER
+
+
+@dataclass(frozen=True)
+class FaultMessage:
+    """DataTransfer ``faultmessage``: ``connectorId``, ``errcode``, ``info``, ``time``."""
+
+    connector_id: int
+    errcode: str
+    info: str
+    time: str  # the charger's local time, its "+" offset not URL-encoded
+
+    @property
+    def kind(self) -> str:
+        return fault_kind(self.errcode, self.info)
+
+    @classmethod
+    def parse(cls, data: Any) -> FaultMessage:
+        v = parse_vendor_string(data)
+        try:
+            connector = int(v.get("connectorId", "1") or 1)
+        except ValueError as err:
+            raise ValueError(f"not a THOR fault message ({err}): {str(data)[:300]!r}") from None
+        if "errcode" not in v and "info" not in v:
+            raise ValueError(f"not a THOR fault message (no errcode, no info): "
+                             f"{str(data)[:300]!r}")
+        return cls(connector, v.get("errcode", "")[:40], v.get("info", "")[:200],
+                   v.get("time", "")[:40])
 
 
 @dataclass(frozen=True)

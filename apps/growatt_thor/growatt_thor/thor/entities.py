@@ -97,6 +97,9 @@ ENTITIES: tuple[EntityDescription, ...] = (
                       attributes=lambda s: {"error_code": s.error_code, "info": s.info}),
     EntityDescription("connected", "Connected", lambda s: s.connected, domain="binary_sensor",
                       device_class="connectivity", diagnostic=True),
+    EntityDescription("fault", "Fault", lambda s: s.fault_kind(), icon="mdi:alert-octagon",
+                      attributes=lambda s: {k: v for k, v in (s.fault or {}).items()
+                                            if k != "kind" and v}),
     EntityDescription("power", "Power", _meter("power"), unit="W", device_class="power",
                       state_class="measurement", precision=0),
     EntityDescription("energy", "Session energy", _meter("energy_wh", 0.001), unit="kWh",

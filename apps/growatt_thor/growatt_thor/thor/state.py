@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 from collections.abc import Iterable
 
-from .dialect import ExternalMeter, redact_config
+from .dialect import FAULT_NONE, ExternalMeter, FaultMessage, fault_kind, redact_config
 
 # OCPP connector status names (1.6), plus our own for "no connection".
 UNAVAILABLE = "Unavailable"
@@ -134,6 +134,7 @@ class ChargerState:
     last_boot: datetime | None = None
     last_seen: datetime | None = None
     transaction_id: int | None = None
+    fault: dict[str, str] | None = None  # the active fault's kind and codes; None: no fault
     meter: dict[str, float] = field(default_factory=dict)
     config: dict[str, str] = field(default_factory=dict)
     grid: ExternalMeter | None = None
@@ -169,11 +170,21 @@ class ChargerState:
         self.status = payload.get("status", self.status)
         self.error_code = _get(payload, "errorCode", "error_code", "NoError")
         self.info = payload.get("info") or ""
-        if self.status not in ("Charging", "SuspendedEV", "SuspendedEVSE"):
-            # Not charging: no live power. The session energy stays until the next start.
-            if self._zero_flows():
-                return {"status", "meter"}
-        return {"status"}
+        changed = {"status"}
+        if self.status == "Faulted":
+            vendor = str(_get(payload, "vendorErrorCode", "vendor_error_code", "") or "")
+            known = self.fault or {}
+            self.fault = {**known, "error_code": str(self.error_code), "status_info": self.info,
+                          "vendor_error_code": vendor,
+                          "kind": known.get("kind") or fault_kind(vendor, self.info)}
+            changed.add("fault")
+        elif self.fault is not None:  # any other status: the fault is over
+            self.fault = None
+            changed.add("fault")
+        # Not charging: no live power. The session energy stays until the next start.
+        if self.status not in ("Charging", "SuspendedEV", "SuspendedEVSE") and self._zero_flows():
+            changed.add("meter")
+        return changed
 
     def _zero_flows(self) -> bool:
         changed = False
@@ -210,6 +221,15 @@ class ChargerState:
                                                 refused)
         self.meter.update(values)
         return {"meter", "transaction"} if tx is not None else {"meter"}
+
+    def on_fault(self, message: FaultMessage) -> set[str]:
+        """DataTransfer ``faultmessage``: the fault's codes (a Faulted status may follow)."""
+        self.fault = {**(self.fault or {}), "kind": message.kind, "errcode": message.errcode,
+                      "info": message.info, "time": message.time}
+        return {"fault"}
+
+    def fault_kind(self) -> str:
+        return FAULT_NONE if self.fault is None else self.fault.get("kind", FAULT_NONE)
 
     def on_config(self, keys: Iterable[dict[str, Any]]) -> set[str]:
         """Merge a GetConfiguration reply (``configurationKey`` list) into the config."""
