@@ -12,6 +12,7 @@ from growatt_thor.standalone import PACKAGE
 from tests.conftest import controls_apps
 from tests.hass import HomeAssistant
 from tests.helpers import async_wait_for, free_port
+from growatt_thor.simulator import ThorSimulator
 from tests.e2e.test_standalone import sim_for
 
 pytestmark = pytest.mark.ha
@@ -38,13 +39,17 @@ async def ha_state(ha: HomeAssistant, eid: str, expected: str, timeout: float = 
         raise AssertionError(f"{eid}: expected {expected!r}, HA has {now!r}") from None
 
 
-async def test_entities_in_home_assistant_and_ha_restart(tmp_path: Path, home_assistant):
-    ha = home_assistant
+def pack_with_ha(tmp_path: Path, ha: HomeAssistant) -> tuple[AppDaemon, ThorSimulator]:
+    """The hub and the helpers node against ``ha``, running; and a simulated THOR for it."""
     ocpp_port = free_port()
     ad = AppDaemon(tmp_path / "ad", controls_apps(ocpp_port, standalone=False),
                    plugins={"HASS": {"type": "hass", "ha_url": ha.url, "token": ha.token}})
-    await asyncio.to_thread(ad.start)
-    sim = sim_for(ocpp_port)
+    return ad.start(), sim_for(ocpp_port)
+
+
+async def test_entities_in_home_assistant_and_ha_restart(tmp_path: Path, home_assistant):
+    ha = home_assistant
+    ad, sim = await asyncio.to_thread(pack_with_ha, tmp_path, ha)
     try:
         await sim.start()
         await sim.wait_connected()
@@ -113,11 +118,7 @@ async def test_entities_in_home_assistant_and_ha_restart(tmp_path: Path, home_as
 async def test_a_fault_is_an_entity_and_a_notification_in_home_assistant(tmp_path: Path,
                                                                          home_assistant):
     ha = home_assistant
-    ocpp_port = free_port()
-    ad = AppDaemon(tmp_path / "ad", controls_apps(ocpp_port, standalone=False),
-                   plugins={"HASS": {"type": "hass", "ha_url": ha.url, "token": ha.token}})
-    await asyncio.to_thread(ad.start)
-    sim = sim_for(ocpp_port)
+    ad, sim = await asyncio.to_thread(pack_with_ha, tmp_path, ha)
     try:
         await sim.start()
         await sim.wait_connected()

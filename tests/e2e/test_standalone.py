@@ -16,6 +16,18 @@ def sim_for(port: int, **kw) -> ThorSimulator:
                                      reconnect_delay=(0.2, 0.5), call_timeout=5, **kw))
 
 
+def with_probe(tmp_path, ocpp_port: int) -> AppDaemon:
+    """The hub and tests/e2e/probe_app.py, a node that mirrors the hub's events."""
+    from pathlib import Path
+
+    from tests.conftest import hub_app
+
+    probe = {"module": "probe_app", "class": "Probe", "dependencies": ["growatt_thor_hub"]}
+    ad = AppDaemon(tmp_path, {"growatt_thor_hub": hub_app(ocpp_port), "probe": probe},
+                   extra_modules=(Path(__file__).with_name("probe_app.py"),))
+    return ad.start()
+
+
 async def wait_state(ad: AppDaemon, eid: str, expected, timeout: float = 20) -> dict:
     return await asyncio.to_thread(ad.wait_state, "default", eid, expected, timeout)
 
@@ -79,14 +91,9 @@ async def test_transaction_ids_stay_unique_across_restarts(appdaemon: AppDaemon,
 
 async def test_events_reach_other_apps_and_hub_api(tmp_path, ocpp_port):
     """Another app sees the hub's events and reads a snapshot through get_app."""
-    from tests.conftest import hub_app
 
-    from pathlib import Path
 
-    probe = {"module": "probe_app", "class": "Probe", "dependencies": ["growatt_thor_hub"]}
-    ad = AppDaemon(tmp_path, {"growatt_thor_hub": hub_app(ocpp_port), "probe": probe},
-                   extra_modules=(Path(__file__).with_name("probe_app.py"),))
-    await asyncio.to_thread(ad.start)
+    ad = await asyncio.to_thread(with_probe, tmp_path, ocpp_port)
     try:
         async with sim_for(ocpp_port) as sim:
             await sim.wait_connected()
@@ -151,14 +158,7 @@ async def test_boot_data_reaches_the_entities_at_once(appdaemon: AppDaemon, ocpp
 
 async def test_a_fault_becomes_an_entity_an_event_and_a_log_line_and_clears(tmp_path,
                                                                            ocpp_port):
-    from pathlib import Path
-
-    from tests.conftest import hub_app
-
-    probe = {"module": "probe_app", "class": "Probe", "dependencies": ["growatt_thor_hub"]}
-    ad = AppDaemon(tmp_path, {"growatt_thor_hub": hub_app(ocpp_port), "probe": probe},
-                   extra_modules=(Path(__file__).with_name("probe_app.py"),))
-    await asyncio.to_thread(ad.start)
+    ad = await asyncio.to_thread(with_probe, tmp_path, ocpp_port)
     try:
         async with sim_for(ocpp_port) as sim:
             await sim.wait_connected()
