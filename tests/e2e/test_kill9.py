@@ -10,7 +10,6 @@ At the end every session the charger closed is in the CSV exactly once.
 from __future__ import annotations
 
 import asyncio
-import csv
 import os
 import random
 import signal
@@ -23,6 +22,7 @@ from websockets.exceptions import ConnectionClosed
 from growatt_thor.simulator.sim import ID_TAG, Session
 from tests.adharness import AppDaemon
 from tests.conftest import hub_app
+from tests.e2e.test_session_log import read as rows
 from tests.e2e.test_standalone import sim_for
 from tests.helpers import async_wait_for, free_port
 
@@ -38,12 +38,6 @@ def kill9(ad: AppDaemon) -> None:
     ad.stdout.close()
     ad.proc = None
 
-
-def rows(path: Path) -> list[dict[str, str]]:
-    if not path.exists():
-        return []
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
 
 
 async def until_acknowledged(sim: Any, step: Callable[[], Awaitable[Any]]) -> Any:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import csv
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from growatt_thor.simulator import SimSettings, ThorSimulator
 from tests.adharness import AppDaemon
 from tests.conftest import controls_apps
 from tests.e2e.test_replay_captures import WIRE_SPEED, load, replay
+from tests.e2e.test_session_log import read as rows
 from tests.e2e.test_standalone import P, wait_state
 from tests.helpers import async_wait_for
 
@@ -52,12 +52,6 @@ def sim_via_appdaemon(ad: AppDaemon, **kw: Any) -> ThorSimulator:
                                      password=PASSWORD, reconnect_delay=(0.2, 0.5),
                                      call_timeout=5, **kw))
 
-
-def rows(path: Path) -> list[dict[str, str]]:
-    if not path.exists():
-        return []
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
 
 
 async def test_simulated_thor_through_appdaemon_port(ad: AppDaemon, tmp_path: Path):
