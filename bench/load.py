@@ -13,7 +13,12 @@ MeterValues round trip (p50/p95/p99/max), the server's CPU per message and share
 core, its RSS before and after; for the pack also the latency from a MeterValues to its
 value in the entity, sampled over AppDaemon's REST API. ``--power-cut``: then every
 charger drops its connection at once and reconnects and boots (the whole start-up
-sequence): time until all are booted and, for the pack, their entities live again.
+sequence): time until all are booted and, for the pack, their entities live again. A
+``set_max_current`` for every charger is queued during the cut (an AppDaemon event over
+REST); each charger's calls after the cut are then checked against the write queue's
+spacing (``bench/spacing.py``): no call before the previous one was answered, no write
+or grid-meter poll closer to the previous write, poll or connection than the queue
+allows (``--write-spacing``, ``--poll-pause``, ``--grid-poll``: the hub's defaults).
 
 Everything runs on 127.0.0.1 and stops after D seconds; the client side shares this
 machine's cores with the server, so the numbers are for comparing the two servers.
@@ -35,6 +40,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "apps" / "growatt_thor")]
 
+from bench import spacing  # noqa: E402
 from bench.stats import cpu_seconds, rss_mb, summary_ms  # noqa: E402
 from growatt_thor.simulator import SimSettings, ThorSimulator  # noqa: E402
 from growatt_thor.thor.config import slug  # noqa: E402
@@ -149,7 +155,36 @@ def states(url: str) -> dict[str, Any]:
     return got.get("state", got)
 
 
-async def power_cut(sims: list[ThorSimulator], url: str | None) -> dict[str, Any]:
+def fire_event(url: str, event: str, data: dict[str, Any]) -> None:
+    req = urllib.request.Request(f"{url}/api/appdaemon/event/default/{event}",
+                                 data=json.dumps(data).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        resp.read()
+
+
+WRITE_AMPS = "10"  # what the bench asks every charger for during the power cut
+
+
+def spacing_after(sims: list[ThorSimulator], seen: dict[int, int], t0: float,
+                  rules: spacing.Rules) -> dict[str, Any]:
+    """The write queue's spacing, charger by charger, after the cut (bench/spacing.py)."""
+    reps = []
+    for s in sims:
+        i = seen[id(s)]
+        calls = [spacing.Call(f[2], f[3], at, ans) for f, at, ans in
+                 zip(s.received[i:], s.received_at[i:], s.answered_at[i:])]
+        reps.append(spacing.check(calls, [t for t in s.connected_at if t >= t0], rules))
+    gaps = [r.min_write_gap_s for r in reps if r.min_write_gap_s is not None]
+    return {"queue_calls": sum(r.queue_calls for r in reps),
+            "overlapping_calls": sum(r.overlaps for r in reps),
+            "spacing_violations": sum(len(r.violations) for r in reps),
+            "first_violations": [v for r in reps for v in r.violations][:5],
+            "min_write_gap_s": round(min(gaps), 2) if gaps else None}
+
+
+async def power_cut(sims: list[ThorSimulator], url: str | None,
+                    rules: spacing.Rules | None = None) -> dict[str, Any]:
     """Every charger drops its connection at once, then reconnects and boots."""
     loop = asyncio.get_running_loop()
     boots = {id(s): s.boots for s in sims}
@@ -158,6 +193,11 @@ async def power_cut(sims: list[ThorSimulator], url: str | None) -> dict[str, Any
     for s in sims:
         s.s.reconnect_delay = (0.0, 0.05)
     await asyncio.gather(*(s.disconnect() for s in sims), return_exceptions=True)
+    if url is not None:  # a write waits in every charger's queue while it is away
+        await asyncio.gather(*(asyncio.to_thread(
+            fire_event, url, "growatt_thor_command",
+            {"command": "set_max_current", "value": WRITE_AMPS, "charger_id": s.s.serial})
+            for s in sims))
     while not all(s.boots > boots[id(s)] and s.connected.is_set() for s in sims):
         if loop.time() - t0 > 120:
             break
@@ -177,6 +217,21 @@ async def power_cut(sims: list[ThorSimulator], url: str | None) -> dict[str, Any
                 break
             await asyncio.sleep(0.25)
         out |= {"entities_live": len(live), "all_live_s": round(loop.time() - t0, 2)}
+
+        def written(s: ThorSimulator) -> bool:
+            return any(f[2] == "ChangeConfiguration" and f[3].get("value") == WRITE_AMPS
+                       for f in s.received[seen[id(s)]:])
+
+        # the queued write, then one grid-meter poll after it (when the queue polls)
+        wait = rules.poll_pause + rules.grid_poll_interval + rules.spacing + 30
+        while loop.time() - t0 < wait:
+            if all(written(s) and any(f[2] == "DataTransfer" for f in
+                                      s.received[seen[id(s)] + 4:]) for s in sims):
+                break
+            await asyncio.sleep(0.25)
+        out |= {"writes_after_cut": sum(written(s) for s in sims),
+                "writes_all_done_s": round(loop.time() - t0, 2),
+                **spacing_after(sims, seen, t0, rules)}
     return out
 
 
@@ -187,7 +242,9 @@ async def run_server(kind: str, a: argparse.Namespace, root: Path) -> dict[str, 
     bare: asyncio.subprocess.Process | None = None
     if kind == "pack":
         ad = AppDaemon(root / "pack", {"growatt_thor_hub": hub_app(
-            port, chargers={cid: {"prefix": prefix(cid)} for cid in ids}, call_timeout=15)},
+            port, chargers={cid: {"prefix": prefix(cid)} for cid in ids}, call_timeout=15,
+            write_spacing=a.write_spacing, poll_pause=a.poll_pause,
+            grid_poll_interval=a.grid_poll)},
             appdaemon={"production_mode": True} if a.production_mode else None)
         await asyncio.to_thread(ad.start)
         pid = ad.proc.pid
@@ -230,7 +287,9 @@ async def run_server(kind: str, a: argparse.Namespace, root: Path) -> dict[str, 
             out["entity_latency_ms"] = {**summary_ms(sampler.latencies),
                                         "samples": len(sampler.latencies)}
         if a.power_cut:
-            out["power_cut"] = await power_cut(sims, ad.url if ad is not None else None)
+            rules = spacing.Rules(spacing=a.write_spacing, command_spacing=2.0,
+                                  poll_pause=a.poll_pause, grid_poll_interval=a.grid_poll)
+            out["power_cut"] = await power_cut(sims, ad.url if ad is not None else None, rules)
     finally:
         if sampler is not None:
             await sampler.close()
@@ -258,6 +317,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--mode", choices=("spread", "burst"), default="spread")
     p.add_argument("--servers", type=lambda s: s.split(","), default=["pack", "bare"])
     p.add_argument("--power-cut", action="store_true")
+    p.add_argument("--write-spacing", type=float, default=15.0, help="the hub's write_spacing")
+    p.add_argument("--poll-pause", type=float, default=20.0, help="the hub's poll_pause")
+    p.add_argument("--grid-poll", type=float, default=30.0,
+                   help="the hub's grid_poll_interval")
     p.add_argument("--production-mode", action="store_true",
                    help="AppDaemon's production_mode: no check of the app files every second")
     p.add_argument("--json", type=Path)

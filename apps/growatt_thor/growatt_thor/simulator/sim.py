@@ -122,6 +122,8 @@ class ThorSimulator:
         self.record_id = 785
         self.received: list[list[Any]] = []  # every CALL the server sent us
         self.received_at: list[float] = []  # loop time of each, same order
+        self.answered_at: list[float | None] = []  # when we sent each reply (None: never)
+        self.connected_at: list[float] = []  # loop time of each WebSocket open
         self.replies: dict[str, Any] = {}  # our CALLs' replies, by message id
         self.connected = asyncio.Event()
         self.boots = 0
@@ -349,6 +351,7 @@ class ThorSimulator:
                            close_timeout=5, **({"ssl": self.s.ssl} if self.s.ssl else {})
                            ) as ws:
             self._ws = ws
+            self.connected_at.append(asyncio.get_running_loop().time())
             self._ids = itertools.count(100)  # ids restart at "100" after every boot
             reader = asyncio.ensure_future(self._read(ws))
             heartbeats: asyncio.Future | None = None
@@ -400,9 +403,10 @@ class ThorSimulator:
                 continue
             self.received.append(frame)
             self.received_at.append(asyncio.get_running_loop().time())
-            asyncio.ensure_future(self._answer(ws, frame))
+            self.answered_at.append(None)
+            asyncio.ensure_future(self._answer(ws, frame, len(self.received) - 1))
 
-    async def _answer(self, ws: ClientConnection, frame: list[Any]) -> None:
+    async def _answer(self, ws: ClientConnection, frame: list[Any], index: int) -> None:
         _, uid, action, payload = frame
         after = None
         handler = getattr(self, f"_on_{action}", None)
@@ -419,6 +423,7 @@ class ThorSimulator:
             reply = [3, uid, result]
         async with self._send_lock:
             await ws.send(json.dumps(reply))
+        self.answered_at[index] = asyncio.get_running_loop().time()
         if after is not None:
             await after
 
