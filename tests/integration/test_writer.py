@@ -110,3 +110,26 @@ async def test_above_the_limit_never_reaches_the_wire(rig):
             await async_wait_for(lambda: not w.pending("G_MaxCurrent"), timeout=10)
         values = {c["value"] for c in sim.calls("ChangeConfiguration")}
         assert values == {"16"}
+
+
+async def test_a_quick_reconnect_restarts_the_spacing_from_the_new_connection(rig):
+    """A charger back within one step of the queue's loop (a power cut with a fast
+    reconnect) must still get ``spacing`` of quiet before the first write."""
+    cs, hooks, writer_for = rig
+    async with sim_for(cs) as sim:
+        sim.s.reconnect_delay = (0.0, 0.0)
+        sim.config["G_ExternalLimitPowerEnable"] = "0"  # no polling: the loop sleeps 5 s
+        await sim.wait_connected()
+        w = writer_for(sim.s.serial, spacing=2.0)
+        await async_wait_for(lambda: w.queue.online, what="queue online")
+        w.queue.last_write_end -= 60  # as if the last write was long ago
+        old = cs.link(sim.s.serial)
+        boots = sim.boots
+        await sim.disconnect()
+        await async_wait_for(lambda: sim.boots > boots and cs.link(sim.s.serial) is not old
+                             and cs.state(sim.s.serial).connected, what="reconnected")
+        w.set_config("G_MaxCurrent", 9)  # wakes the loop, which never saw the outage
+        await async_wait_for(lambda: sim.calls("ChangeConfiguration"), timeout=10,
+                             what="the queued write")
+        gap = sim.call_times("ChangeConfiguration")[0] - sim.connected_at[-1]
+        assert gap >= 2.0, f"the write came {gap:.2f} s after the reconnect"

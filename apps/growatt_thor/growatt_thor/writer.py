@@ -72,6 +72,7 @@ class ChargerWriter:
         self.queue = WriteQueue(settings.queue)
         self._wake = asyncio.Event()
         self._next_poll = 0.0
+        self._link: ChargerLink | None = None  # the connection the queue last saw
         self.last_result: dict[str, Any] | None = None
 
     # --- requests (synchronous: they only queue) ---------------------------------------
@@ -161,7 +162,14 @@ class ChargerWriter:
             pass
 
     def _track_connection(self, now: float) -> None:
-        online = self.get_link() is not None and self.state.connected
+        link = self.get_link()
+        online = link is not None and self.state.connected
+        if online and self.queue.online and link is not self._link:
+            # a new connection the loop never saw go away (a reconnect within one
+            # step): the spacing starts again from this connection all the same
+            self.queue.on_disconnect()
+        if online:
+            self._link = link
         if online and not self.queue.online:
             self.queue.on_connect(now)
             self._next_poll = now + self.s.queue.spacing
