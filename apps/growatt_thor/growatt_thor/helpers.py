@@ -33,6 +33,8 @@ from .thor import controls
 from .thor.config import HelpersConfig
 
 _OK = ("Accepted", "RebootRequired")
+_BY_NAME = {h.name: h for h in controls.HELPERS}
+_BOOST = ("pv_boost", "pv_boost_start", "pv_boost_stop", "pv_boost_energy", "pv_boost_by")
 
 
 class ThorHelpers(ADAPI):
@@ -91,24 +93,33 @@ class ThorHelpers(ADAPI):
 
     async def _request(self, name: str, value: Any, cid: str, source: str) -> None:
         hub = self.hub
-        if name == "max_current":
-            result = hub.set_max_current(value, cid, source)
-        elif name == "load_balancing_limit":
-            result = hub.set_load_balancing_limit(value, cid, source)
-        elif name == "load_balancing":
-            result = hub.set_load_balancing(value, cid, source)
-        elif name == "charger_mode":
-            result = hub.set_charger_mode(value, cid, source)
-        elif name == "display":
-            result = hub.set_display(value, cid, source)
-        elif name in ("schedule_start", "schedule_stop"):
+        helper = _BY_NAME.get(name)
+        if helper is not None and helper.staged:
             self._staged.add(name)
-            return  # staged: "apply schedule" writes both times at once
+            return  # staged: its "apply" button writes it with the others
+        if helper is not None and helper.key is not None:
+            result = hub.set_config(helper.key, value, cid, source)
         elif name == "apply_schedule":
             start = await self.get_state(self.ids["schedule_start"], namespace=self.ns)
             stop = await self.get_state(self.ids["schedule_stop"], namespace=self.ns)
             result = hub.set_schedule(start, stop, cid, source)
-            self._staged.clear()  # applied (or nothing to write): the charger's value again
+            self._staged -= {"schedule_start", "schedule_stop"}  # the charger's value again
+        elif name == "apply_pv_boost":
+            values = {n: await self.get_state(self.ids[n], namespace=self.ns)
+                      for n in _BOOST}
+            self._staged -= set(_BOOST)  # applied or refused: the charger's values again
+            try:
+                result = hub.set_pv_boost(values["pv_boost"], values["pv_boost_start"],
+                                          values["pv_boost_stop"], values["pv_boost_energy"],
+                                          values["pv_boost_by"], cid, source)
+            except ValueError:
+                for n in _BOOST:
+                    await self._sync_helper(cid, n, force=True)
+                raise
+            if not result["queued"]:
+                for n in _BOOST:
+                    await self._sync_helper(cid, n, force=True)
+            return
         elif name == "start_charging":
             result = hub.start_charging(cid, source)
         elif name == "stop_charging":
@@ -120,8 +131,7 @@ class ThorHelpers(ADAPI):
             return
         if result.get("note"):
             await notify_ha(self, self.ns, "Growatt THOR: value adjusted", result["note"])
-        key = next((h.key for h in controls.HELPERS if h.name == name), None)
-        if key is not None and not result["queued"]:
+        if helper is not None and helper.key is not None and not result["queued"]:
             await self._sync_helper(cid, name)  # nothing to write: show the charger's value
 
     async def _access_point(self, cid: str, source: str) -> None:
@@ -147,6 +157,15 @@ class ThorHelpers(ADAPI):
         topic, payload = data.get("topic"), data.get("payload") or {}
         if topic == "config":
             await self._sync_all(cid)
+        elif topic == "apply":
+            if payload.get("result") != "applied":
+                msg = (f"{payload.get('setting')}: {payload.get('result')} - "
+                       f"{payload.get('message')}")
+                self.log(f"not applied, helpers show the charger's values: {msg}",
+                         level="WARNING")
+                await notify_ha(self, self.ns, "Growatt THOR: setting not applied", msg)
+            for name in (_BOOST if payload.get("setting") == "solar boost" else ()):
+                await self._sync_helper(cid, name, force=True)
         elif topic == "write" and payload.get("key"):
             status = payload.get("status")
             if status == "retrying":
@@ -161,7 +180,7 @@ class ThorHelpers(ADAPI):
                                 f"{payload['key']}={payload.get('value')} needs a reboot; "
                                 f"the charger restarts now.")
             for h in controls.HELPERS:
-                if h.key == payload["key"]:
+                if h.shows == payload["key"]:
                     await self._sync_helper(cid, h.name)
         elif topic == "write" and payload.get("status") not in _OK + ("retrying",):
             await notify_ha(self, self.ns, "Growatt THOR: command not done",
@@ -172,15 +191,20 @@ class ThorHelpers(ADAPI):
         for h in controls.HELPERS:
             await self._sync_helper(cid, h.name)
 
-    async def _sync_helper(self, cid: str, name: str) -> None:
-        """Show the charger's value in the helper, unless a write of it is waiting."""
+    async def _sync_helper(self, cid: str, name: str, force: bool = False) -> None:
+        """Show the charger's value in the helper, unless a write of it is waiting.
+
+        A staged helper keeps the user's value until its "apply" button has been
+        pressed; after that (``force``) it shows the charger's again."""
+        helper = _BY_NAME.get(name)
+        key = helper.shows if helper is not None else None
+        if key is None:
+            return
         snap = self.hub.charger_snapshot(cid) or {}
         config = snap.get("config") or {}
-        key = next((h.key for h in controls.HELPERS if h.name == name), None)
-        if name in ("schedule_start", "schedule_stop"):
-            key = controls.SCHEDULE_KEY
+        if helper.staged and not force:
             if name in self._staged:
-                return  # the user's edit, waiting for "apply schedule"
+                return  # the user's edit, waiting for its "apply" button
             # A helper that no longer shows what we last put there was edited by the
             # user, even if its state callback (which stages it) has not run yet.
             eid = self.ids[name]
@@ -190,14 +214,14 @@ class ThorHelpers(ADAPI):
                     and not controls.same_helper_value(now, last):
                 self._staged.add(name)
                 return
-        if key is None or key not in config or self.hub.write_pending(key, cid):
+        if key not in config or self.hub.write_pending(key, cid):
             return
         try:
             value = controls.helper_value(key, config[key])
         except ValueError:
             return
-        if key == controls.SCHEDULE_KEY:
-            value = value[0] if name == "schedule_start" else value[1]
+        if isinstance(value, tuple):  # a window: start and stop
+            value = value[0] if name.endswith("_start") else value[1]
         await self._set_helper(self.ids[name], value)
 
     async def _set_helper(self, eid: str, value: Any) -> None:

@@ -388,6 +388,68 @@ class GrowattThorHub(ADAPI):
                     source: str = "api") -> dict[str, Any]:
         return self.set_config(controls.DISPLAY_KEY, on, charger_id, source)
 
+    # the charger's own solar ("PV linkage") mode, driven by its external meter
+
+    def set_pv_mode(self, mode: Any, charger_id: str | None = None,
+                    source: str = "api") -> dict[str, Any]:
+        """ "Off", "PV linkage", "PV linkage plus" (or the wire values 1&0, 1&1, 1&2).
+
+        Refused while a node of the pack drives the charger (see ``claim_control``)."""
+        return self.set_config(controls.PV_MODE_KEY, mode, charger_id, source)
+
+    def set_pv_grid_limit(self, kw: Any, charger_id: str | None = None,
+                          source: str = "api") -> dict[str, Any]:
+        """The grid import the charger's PV mode may use, kW (0..22)."""
+        return self.set_config(controls.PV_LIMIT_KEY, kw, charger_id, source)
+
+    def set_pv_boost(self, mode: Any, start: Any = None, stop: Any = None,
+                     energy_kwh: Any = None, by: Any = None, charger_id: str | None = None,
+                     source: str = "api") -> dict[str, Any]:
+        """The PV mode's boost as one setting: "Off"; "Manual" with a daily window
+        (``start``, ``stop`` as HH:MM); "Smart" with ``energy_kwh`` (0.1..200, 0.1 steps)
+        by ``by`` (``YYYY-MM-DD HH:MM``, charger local time, in the future). The steps go
+        in order; the ``apply`` event says applied, failed, or partly applied."""
+        window = None if start is None and stop is None else (start, stop)
+        now = datetime.now(self.charger_tz)
+        steps = controls.boost_steps(mode, window, energy_kwh, by, now)
+        return self._on_loop(lambda w: w.apply("solar boost", steps, source), charger_id)
+
+    def set_off_peak(self, on: Any, charger_id: str | None = None,
+                     source: str = "api") -> dict[str, Any]:
+        return self.set_config(controls.OFF_PEAK_KEY, on, charger_id, source)
+
+    def set_meter_wiring(self, phases: Any, charger_id: str | None = None,
+                         source: str = "api") -> dict[str, Any]:
+        """How the external (grid) meter is wired: 1 or 3 phases."""
+        return self.set_config(controls.METER_WIRING_KEY, phases, charger_id, source)
+
+    def set_tariff(self, price: Any, charger_id: str | None = None,
+                   source: str = "api") -> dict[str, Any]:
+        """The price per kWh the charger uses all day (``G_TimeSharingPrice``)."""
+        return self.set_config(controls.TARIFF_KEY, price, charger_id, source)
+
+    def set_charger_rate(self, rate: Any, charger_id: str | None = None,
+                         source: str = "api") -> dict[str, Any]:
+        """``G_ChargerRate`` (only ever seen read; its unit is unconfirmed)."""
+        return self.set_config(controls.RATE_KEY, rate, charger_id, source)
+
+    def claim_control(self, owner: str, what: str, charger_id: str | None = None) -> None:
+        """A node says it drives the charger (``what``: for the log and the refusal).
+
+        While any node does, the charger's own solar mode can't be switched on; the
+        queue's state shows ``driven_by``."""
+        def claim(w: ChargerWriter) -> None:
+            if w.claims.get(owner) != what:
+                w.claims[owner] = what
+                w._changed()
+        self._on_loop(claim, charger_id)
+
+    def release_control(self, owner: str, charger_id: str | None = None) -> None:
+        def release(w: ChargerWriter) -> None:
+            if w.claims.pop(owner, None) is not None:
+                w._changed()
+        self._on_loop(release, charger_id)
+
     def set_config(self, key: str, value: Any, charger_id: str | None = None,
                    source: str = "api") -> dict[str, Any]:
         """Any writable key (see ``thor.controls.SETTINGS``), validated and queued."""
@@ -487,6 +549,15 @@ class GrowattThorHub(ADAPI):
             "set_schedule": lambda: self.set_schedule(data.get("start"), data.get("stop"),
                                                       cid, source),
             "set_display": lambda: self.set_display(value, cid, source),
+            "set_pv_mode": lambda: self.set_pv_mode(value, cid, source),
+            "set_pv_grid_limit": lambda: self.set_pv_grid_limit(value, cid, source),
+            "set_pv_boost": lambda: self.set_pv_boost(
+                value, data.get("start"), data.get("stop"), data.get("energy_kwh"),
+                data.get("by"), cid, source),
+            "set_off_peak": lambda: self.set_off_peak(value, cid, source),
+            "set_meter_wiring": lambda: self.set_meter_wiring(value, cid, source),
+            "set_tariff": lambda: self.set_tariff(value, cid, source),
+            "set_charger_rate": lambda: self.set_charger_rate(value, cid, source),
             "set_config": lambda: self.set_config(str(data.get("key")), value, cid, source),
             "start": lambda: self.start_charging(cid, source),
             "stop": lambda: self.stop_charging(cid, source),

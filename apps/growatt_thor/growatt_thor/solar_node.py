@@ -34,6 +34,7 @@ from pydantic import Field, model_validator
 
 from .adapter import NOT_A_VALUE
 from .node import NodeConfig, ThorNode
+from .thor import controls
 from .thor.solar import (
     MODES,
     SolarController,
@@ -212,15 +213,42 @@ class SolarSurplus(ThorNode):
                           battery_power_w=None if bp is None else bp * cfg.battery_sign,
                           battery_soc=to_float(await self._state(cfg.battery_soc_sensor)))
 
+    async def terminate(self) -> None:
+        hub, cid = getattr(self, "hub", None), getattr(self, "charger_id", None)
+        if hub is not None and cid is not None:
+            try:
+                hub.release_control(self.name, cid)
+            except Exception as err:  # the hub may be gone first; then so is the claim
+                self.log(f"could not release the charger: {err}", level="DEBUG")
+
     async def decide(self) -> None:
         charger = self.charger
         if charger is None or not charger.get("connected"):
             await self.publish("solar_status", "waiting for the charger")
             return
         self.controller.settings = await self.settings(charger)
+        s = self.controller.settings
+        own = str((charger.get("config") or {}).get(controls.PV_MODE_KEY, "1&0")).strip()
+        if s.mode != "off" and own not in ("1&0", ""):
+            # The charger's own PV mode drives it from its external meter: two controllers
+            # on one charger would fight, so this node stands back and says why.
+            self.hub.release_control(self.name, self.charger_id)
+            self._last_current = self._last_charge = None
+            label = controls.PV_MODES.get(own, own)
+            await self.publish("solar_mode", s.mode, friendly_name="THOR solar mode",
+                               phases=s.phases)
+            await self.publish("solar_status", f"refused: the charger's own solar mode is on "
+                               f"({label}); set THOR PV mode to Off to let this node drive "
+                               f"the charger, or set this node's mode to off",
+                               friendly_name="THOR solar status")
+            return
+        if s.mode == "off":
+            self.hub.release_control(self.name, self.charger_id)
+        else:
+            self.hub.claim_control(self.name, f"the solar node, mode {s.mode}",
+                                   self.charger_id)
         inp = await self.measurements(charger)
         d = self.controller.step(inp, time.monotonic())
-        s = self.controller.settings
         await self.publish("solar_mode", s.mode, friendly_name="THOR solar mode",
                            phases=s.phases)
         await self.publish("solar_status", d.reason[:250], friendly_name="THOR solar status")

@@ -44,6 +44,8 @@ def initial_state(domain: str, conf: dict[str, Any]) -> Any:
     if domain == "input_datetime":
         if conf.get("initial"):
             return conf["initial"]
+        if conf.get("has_date") and conf.get("has_time"):
+            return f"{date.today().isoformat()} 00:00:00"
         return date.today().isoformat() if conf.get("has_date") else "00:00:00"
     return "unknown"  # input_button: the time of the last press
 
@@ -115,6 +117,12 @@ class StandaloneHelpers(ADAPI):
                 raise BadValue(f"{data.get('option')!r} is not an option")
             return data["option"]
         if service == "set_datetime":
+            if conf.get("has_date") and conf.get("has_time"):  # as HA: "datetime"
+                try:
+                    when = datetime.fromisoformat(str(data.get("datetime")))
+                except ValueError:
+                    raise BadValue(f"{data.get('datetime')!r} is not a date and time") from None
+                return when.strftime("%Y-%m-%d %H:%M:%S")
             if conf.get("has_date") and not conf.get("has_time"):
                 try:
                     return date.fromisoformat(str(data.get("date"))).isoformat()

@@ -13,8 +13,10 @@ or failure (see docs/nodes.md "Events"), and ``state`` when the queue changed.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, UTC
 from typing import Any
@@ -41,6 +43,34 @@ from .thor.writequeue import (
 MSG_APP_CONFIG_MODE = "appconfigmode"
 TRANSACTION = "transaction"  # the slot start and stop share: the latest intent wins
 ACCESS_POINT = "access_point"
+_OK = ("Accepted", "RebootRequired")
+HISTORY = 50  # answered writes kept for the queue's state and the diagnostics
+
+
+@dataclass
+class Group:
+    """Several steps applied as one setting (boost mode plus its window or target)."""
+
+    id: str
+    label: str
+    steps: list[tuple[str, str]]  # (key, wire value), in order
+    source: str
+    done: list[int] = field(default_factory=list)  # steps answered Accepted (or already so)
+
+    def outcome(self, failed_step: int | None = None, status: str = "",
+                message: str = "") -> dict[str, Any]:
+        if failed_step is None:
+            result = "applied"
+        else:
+            result = "partly_applied" if self.done else "failed"
+        out = {"group": self.id, "setting": self.label, "result": result,
+               "steps": [f"{k}={v}" for k, v in self.steps],
+               "applied_steps": sorted(self.done), "source": self.source}
+        if failed_step is not None:
+            key = self.steps[failed_step - 1][0]
+            out |= {"failed_step": failed_step, "failed_key": key, "status": status,
+                    "message": message or f"step {failed_step} ({key}) answered {status}"}
+        return out
 
 
 @dataclass
@@ -74,20 +104,104 @@ class ChargerWriter:
         self._next_poll = 0.0
         self._link: ChargerLink | None = None  # the connection the queue last saw
         self.last_result: dict[str, Any] | None = None
+        self.history: deque[dict[str, Any]] = deque(maxlen=HISTORY)
+        self.groups: dict[str, Group] = {}
+        self.last_apply: dict[str, Any] | None = None
+        self._group_ids = itertools.count(1)
+        # nodes of the pack that drive this charger themselves: owner -> what it does.
+        # While one does, the charger's own solar mode can't be switched on.
+        self.claims: dict[str, str] = {}
 
     # --- requests (synchronous: they only queue) ---------------------------------------
 
     def set_config(self, key: str, value: Any, source: str = "api") -> dict[str, Any]:
         """Queue a configuration write. Raises :class:`BadValue` for values it refuses."""
+        wire, note = self._wire(key, value, source)
+        return self._put(self._config_request(key, wire, source, note), self._current(key, wire))
+
+    def _wire(self, key: str, value: Any, source: str) -> tuple[str, str]:
         wire, note = controls.to_wire(key, value, self.s.max_current)
+        if key == controls.PV_MODE_KEY and wire != "1&0" and self.claims:
+            owner, what = next(iter(self.claims.items()))
+            raise BadValue(f"the charger's own solar mode stays off while {owner} drives the "
+                           f"charger ({what}): switch that off first")
         if note:
             self.log.warning("%s: %s (asked by %s)", self.id, note, source)
+        return wire, note
+
+    def _current(self, key: str, wire: str) -> str | None:
         current = self.state.config.get(key)
         if current is not None and controls.same_value(key, current, wire):
             current = wire
-        req = Request(slot=key, kind=CONFIG, action="ChangeConfiguration", value=wire,
-                      source=source, note=note)
-        return self._put(req, current)
+        return current
+
+    @staticmethod
+    def _config_request(key: str, wire: str, source: str, note: str = "") -> Request:
+        action = "DataTransfer" if key in controls.DATA_TRANSFER_SETTINGS else \
+            "ChangeConfiguration"
+        return Request(slot=key, kind=CONFIG, action=action, value=wire, source=source,
+                       note=note)
+
+    def apply(self, label: str, steps: list[tuple[str, Any]],
+              source: str = "api") -> dict[str, Any]:
+        """Queue several settings as one: in order, each spaced like any write.
+
+        Every value is checked first; one bad value queues nothing (:class:`BadValue`).
+        A step the charger refuses cancels the steps after it, and the ``apply`` event
+        says ``partly_applied`` (which step) or ``failed``; ``applied`` when all went
+        (a step the charger already has counts as applied without a write).
+        """
+        wires = [(key, *self._wire(key, value, source)) for key, value in steps]
+        group = Group(f"{label}#{next(self._group_ids)}", label,
+                      [(k, w) for k, w, _ in wires], source)
+        for old in list(self.groups.values()):  # a newer request for the same setting
+            if old.label == label:
+                self.queue.cancel_group(old.id)
+                del self.groups[old.id]
+        for key, _, _ in wires:
+            self.queue.drop(key)
+        self.groups[group.id] = group
+        queued = 0
+        for n, (key, wire, note) in enumerate(wires, 1):
+            req = self._config_request(key, wire, source, note)
+            req.group, req.step = group.id, n
+            current = None if key in controls.DATA_TRANSFER_SETTINGS else \
+                self._current(key, wire)
+            if self.queue.put(req, self.clock(), current) is None:
+                group.done.append(n)  # the charger has it already
+            else:
+                queued += 1
+        self.log.info("%s: %s from %s: %d step(s) queued: %s", self.id, label, source, queued,
+                      ", ".join(f"{k}={w}" for k, w, _ in wires))
+        if queued == 0:
+            self._finish_group(group, None)
+        self._changed()
+        return {"queued": queued > 0, "group": group.id, "steps": len(wires)}
+
+    def _finish_group(self, group: Group, failed: int | None, status: str = "",
+                      message: str = "") -> None:
+        self.groups.pop(group.id, None)
+        self.last_apply = group.outcome(failed, status, message)
+        level = logging.INFO if failed is None else logging.WARNING
+        self.log.log(level, "%s: %s %s%s", self.id, group.label, self.last_apply["result"],
+                     f": {self.last_apply['message']}" if failed else "")
+        self._emit_soon("apply", dict(self.last_apply))
+
+    def _group_step(self, req: Request, status: str, message: str) -> None:
+        group = self.groups.get(req.group or "")
+        if group is None or status == "retrying":
+            return
+        if status in _OK:
+            group.done.append(req.step)
+            if not any(r.group == group.id for r in self.queue.pending.values()):
+                self._finish_group(group, None)
+            return
+        cancelled = self.queue.cancel_group(group.id)
+        if cancelled:
+            self.log.warning("%s: %s: step %d answered %s; not sent: %s", self.id,
+                             group.label, req.step, status,
+                             ", ".join(r.describe() for r in cancelled))
+        self._finish_group(group, req.step, status, message)
 
     def start(self, source: str = "api") -> dict[str, Any]:
         return self._put(Request(slot=TRANSACTION, kind=COMMAND,
@@ -266,6 +380,13 @@ class ChargerWriter:
             res = await link.request(call.RemoteStopTransaction(transaction_id=tx))
             return str(res.status), "" if res.status == "Accepted" else \
                 f"the charger did not stop transaction {tx}"
+        if req.action == "DataTransfer" and req.kind == CONFIG:  # a setting, with data
+            controls.check_outgoing(req.slot, req.value, self.s.max_current)
+            res = await link.request(call.DataTransfer(vendor_id=VENDOR_ID,
+                                                       message_id=req.slot, data=req.value))
+            status = str(res.status)
+            return status, "" if status == "Accepted" else \
+                f"the charger answered {req.slot} with {status}"
         if req.action == "DataTransfer":
             res = await link.request(call.DataTransfer(vendor_id=VENDOR_ID,
                                                        message_id=req.value))
@@ -282,8 +403,14 @@ class ChargerWriter:
             "attempt": req.attempts, "waited_s": round(waited, 1), "note": req.note,
             "charger_value": self.state.config.get(req.slot) if req.kind == CONFIG else None,
             "newer_pending": req.slot in self.queue.pending,
+            "group": req.group, "step": req.step or None,
         }
+        if status != "retrying":
+            self.history.append(dict(self.last_result, at=datetime.now(UTC).isoformat(
+                timespec="seconds")))
         await self.emit("write", dict(self.last_result))
+        if req.group is not None:
+            self._group_step(req, status, message)
 
     def summary(self) -> dict[str, Any]:
         info = self.queue.summary()
@@ -293,6 +420,9 @@ class ChargerWriter:
         ).isoformat(timespec="seconds")
         info["online"] = self.queue.online
         info["last_result"] = self.last_result
+        info["last_apply"] = self.last_apply
+        if self.claims:
+            info["driven_by"] = dict(self.claims)
         return info
 
     def _changed(self) -> None:
@@ -301,5 +431,8 @@ class ChargerWriter:
         self._state_dirty()
 
     def _state_dirty(self) -> None:
-        task = asyncio.ensure_future(self.emit("state", {"changed": ["queue"]}))
+        self._emit_soon("state", {"changed": ["queue"]})
+
+    def _emit_soon(self, topic: str, payload: dict[str, Any]) -> None:
+        task = asyncio.ensure_future(self.emit(topic, payload))
         task.add_done_callback(lambda t: t.cancelled() or t.exception())

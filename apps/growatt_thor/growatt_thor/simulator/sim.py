@@ -63,6 +63,8 @@ NAMED_ONLY_CONFIG = {
     "G_SolarThresholdCurr": "0", "G_WorkingMode": "Power Distribution",
     # written by the Growatt app, never listed by GetConfiguration:
     "G_LCDCloseEnable": "Disable",
+    # not in the captures: the format of the integration users migrate from
+    "G_TimeSharingPrice": "time1=00:00-23:59&price1=0.25",
 }
 # Keys whose change makes the THOR answer RebootRequired and reboot.
 REBOOT_KEYS = {"G_ChargerMode"}
@@ -128,6 +130,8 @@ class ThorSimulator:
         self.connected = asyncio.Event()
         self.boots = 0
         self.reject_keys: set[str] = set()  # ChangeConfiguration answers Rejected
+        self.reject_messages: set[str] = set()  # DataTransfer messageIds answered Rejected
+        self.boost_target: dict[str, str] | None = None  # the last solar_target_data
         # a flaky THOR: the next N calls of an action get a CALLERROR / no answer at all
         self.fail_next: dict[str, int] = {}
         self.ignore_next: dict[str, int] = {}
@@ -476,7 +480,13 @@ class ThorSimulator:
         mid = p.get("messageId")
         if mid == "get_external_meterval":
             return {"status": "Accepted", "data": self.grid.data(self.charging_power())}, None
+        if mid in self.reject_messages:
+            return {"status": "Rejected"}, None
         if mid == "appconfigmode":
+            return {"status": "Accepted"}, None
+        if mid == "solar_target_data":  # the smart boost's target (no read-back)
+            self.boost_target = dict(part.split("=", 1) for part in
+                                     str(p.get("data", "")).split("&") if "=" in part)
             return {"status": "Accepted"}, None
         return {"status": "UnknownMessageId"}, None
 

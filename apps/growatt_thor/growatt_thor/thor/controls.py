@@ -8,7 +8,15 @@ guard right before a frame is sent.
 Wire formats are the ones the Growatt app wrote (``shared/thor/README.md``):
 ``G_MaxCurrent`` "16", ``G_ExternalLimitPower`` "10" (kW),
 ``G_ExternalLimitPowerEnable`` "1"/"0", ``G_ChargerMode`` "1"/"2"/"3",
-``G_AutoChargeTime`` "23:01-05:59", ``G_LCDCloseEnable`` "Enable"/"Disable".
+``G_AutoChargeTime`` "23:01-05:59", ``G_LCDCloseEnable`` "Enable"/"Disable";
+the charger's own solar ("PV linkage") settings ``G_SolarMode`` "1&0"/"1&1"/"1&2",
+``G_SolarLimitPower`` "1.4" (kW), ``G_SolarBoost`` "1&Disable"/"1&ManualBoost"/
+"1&SmartBoost", ``G_PeriodTime`` "1&time1=13:00-15:00", ``G_OffPeakEnable``
+"1&Enable"/"1&Disable", ``G_ExternalSamplingCurWring`` "1"/"3", and the smart
+boost's DataTransfer ``solar_target_data``. ``G_TimeSharingPrice``
+"time1=00:00-23:59&price1=0.23" is the format of the integration users migrate
+from (not in our captures); ``G_ChargerRate`` "1.00" is only ever seen read.
+docs/controls.md lists the source and confidence of each.
 """
 
 from __future__ import annotations
@@ -27,15 +35,36 @@ LB_ENABLE_KEY = "G_ExternalLimitPowerEnable"
 MODE_KEY = "G_ChargerMode"
 SCHEDULE_KEY = "G_AutoChargeTime"
 DISPLAY_KEY = "G_LCDCloseEnable"
+PV_MODE_KEY = "G_SolarMode"
+PV_LIMIT_KEY = "G_SolarLimitPower"
+PV_BOOST_KEY = "G_SolarBoost"
+PV_WINDOW_KEY = "G_PeriodTime"
+OFF_PEAK_KEY = "G_OffPeakEnable"
+METER_WIRING_KEY = "G_ExternalSamplingCurWring"
+TARIFF_KEY = "G_TimeSharingPrice"
+RATE_KEY = "G_ChargerRate"
+SMART_BOOST_TARGET = "solar_target_data"  # a DataTransfer, not a key: no read-back
 
 # G_ChargerMode numbers, in the order of the Growatt app (to be confirmed on a charger).
 CHARGER_MODES = {"1": "Plug & Charge", "2": "RFID only", "3": "HA + RFID (app)"}
 
 LB_LIMIT_RANGE = (1.0, 100.0)  # kW at the grid connection
+PV_LIMIT_RANGE = (0.0, 22.0)  # kW of grid import the PV mode may use (a THOR is 22 kW at most)
+BOOST_ENERGY_RANGE = (0.1, 200.0)  # kWh, in 0.1 steps
+TARIFF_RANGE = (-2.0, 2.0)  # per kWh, in 0.01 steps (the peer's range)
+RATE_RANGE = (0.0, 100.0)
+
+# The THOR's own solar mode: "1&" is the connector. 1 and 2 are the Growatt app's two PV
+# modes, named as the integration users migrate from names them.
+PV_MODES = {"1&0": "Off", "1&1": "PV linkage", "1&2": "PV linkage plus"}
+PV_BOOSTS = {"1&Disable": "Off", "1&ManualBoost": "Manual", "1&SmartBoost": "Smart"}
+METER_WIRINGS = {"1": "1 phase", "3": "3 phases"}
 
 # Keys read back after a write with GetConfiguration by name. The THOR never
 # lists G_LCDCloseEnable, so its helper keeps what was written.
-READABLE_AFTER_WRITE = frozenset({MAX_CURRENT_KEY, LB_LIMIT_KEY, LB_ENABLE_KEY, SCHEDULE_KEY})
+READABLE_AFTER_WRITE = frozenset({
+    MAX_CURRENT_KEY, LB_LIMIT_KEY, LB_ENABLE_KEY, SCHEDULE_KEY, PV_MODE_KEY, PV_LIMIT_KEY,
+    PV_BOOST_KEY, PV_WINDOW_KEY, OFF_PEAK_KEY, METER_WIRING_KEY, TARIFF_KEY, RATE_KEY})
 
 
 class BadValue(ValueError):
@@ -131,6 +160,115 @@ def schedule_to_wire(value: Any) -> tuple[str, str]:
     return f"{hhmm(start)}-{hhmm(stop)}", ""
 
 
+def _choice(table: dict[str, str], what: str, value: Any) -> str:
+    """A wire value of ``table`` from itself or its label (any case)."""
+    text = str(value).strip()
+    if text in table:
+        return text
+    for wire, label in table.items():
+        if text.lower() == label.lower():
+            return wire
+    raise BadValue(f"{what}: {value!r} is not one of {', '.join(table.values())}")
+
+
+def _in_range(value: Any, what: str, lo: float, hi: float, unit: str, step: float) -> float:
+    v = _number(value, what)
+    if not lo <= v <= hi:
+        raise BadValue(f"{what}: {v:g} {unit} is outside {lo:g}..{hi:g} {unit}")
+    q = round(v / step) * step
+    if abs(q - v) > 1e-6:
+        raise BadValue(f"{what}: {v:g} {unit} is not in steps of {step:g} {unit}")
+    return round(q, 6)
+
+
+def pv_mode_to_wire(value: Any) -> tuple[str, str]:
+    return _choice(PV_MODES, "THOR solar mode", value), ""
+
+
+def pv_limit_to_wire(value: Any) -> tuple[str, str]:
+    kw = _in_range(value, "THOR solar grid import", *PV_LIMIT_RANGE, "kW", 0.01)
+    return f"{kw:.2f}".rstrip("0").rstrip("."), ""
+
+
+def pv_boost_to_wire(value: Any) -> tuple[str, str]:
+    return _choice(PV_BOOSTS, "THOR solar boost", value), ""
+
+
+def pv_window_to_wire(value: Any) -> tuple[str, str]:
+    """The manual boost's window: ``(start, stop)`` or ``"HH:MM-HH:MM"``."""
+    window, _ = schedule_to_wire(value)
+    return f"1&time1={window}", ""
+
+
+def off_peak_to_wire(value: Any) -> tuple[str, str]:
+    return ("1&Enable" if as_bool(value) else "1&Disable"), ""
+
+
+def meter_wiring_to_wire(value: Any) -> tuple[str, str]:
+    text = str(value).strip()
+    if text in ("1.0", "3.0"):
+        text = text[0]
+    return _choice(METER_WIRINGS, "external meter wiring", text), ""
+
+
+def tariff_to_wire(value: Any) -> tuple[str, str]:
+    price = _in_range(value, "charger tariff", *TARIFF_RANGE, "per kWh", 0.01)
+    return f"time1=00:00-23:59&price1={price:.2f}", ""
+
+
+def rate_to_wire(value: Any) -> tuple[str, str]:
+    rate = _in_range(value, "charger rate", *RATE_RANGE, "per kWh", 0.01)
+    return f"{rate:.2f}", ""
+
+
+def smart_boost_to_wire(value: Any) -> tuple[str, str]:
+    """``{"energy": kWh, "by": "YYYY-MM-DD HH:MM"}`` (charger local time) -> the
+    DataTransfer data ``connectorid=1&contime=...&energy=...``."""
+    if isinstance(value, str):
+        value = dict(p.split("=", 1) for p in value.split("&") if "=" in p)
+        value = {"energy": value.get("energy"), "by": value.get("contime")}
+    if not isinstance(value, dict):
+        raise BadValue(f"smart boost: {value!r} is not an energy and a time")
+    kwh = _in_range(value.get("energy"), "smart boost energy", *BOOST_ENERGY_RANGE,
+                    "kWh", 0.1)
+    by = value.get("by")
+    by = by.strftime("%Y-%m-%d %H:%M") if hasattr(by, "strftime") else str(by or "").strip()
+    m = re.match(r"^(\d{4})-(\d{2})-(\d{2})[ T](\d{1,2}:\d{2})(?::\d{2})?$", by)
+    if not m:
+        raise BadValue(f"smart boost: {by!r} is not a date and time (YYYY-MM-DD HH:MM)")
+    y, mo, d = (int(x) for x in m.groups()[:3])
+    if not (1 <= mo <= 12 and 1 <= d <= 31 and 2000 <= y <= 2099):
+        raise BadValue(f"smart boost: {by!r} is not a date")
+    return f"connectorid=1&contime={m.group(1)}-{m.group(2)}-{m.group(3)} " \
+           f"{hhmm(m.group(4))}&energy={kwh:.1f}", ""
+
+
+def boost_steps(mode: Any, window: Any = None, energy_kwh: Any = None, by: Any = None,
+                now_local: Any = None) -> list[tuple[str, Any]]:
+    """The steps of the THOR's solar boost, in the order the Growatt app sends them.
+
+    Off: ``G_SolarBoost`` only. Manual: then the window ``G_PeriodTime`` (start, stop).
+    Smart: then DataTransfer ``solar_target_data`` (``energy_kwh`` by ``by``, charger
+    local time, which must be after ``now_local`` when given). Raises :class:`BadValue`.
+    """
+    boost, _ = pv_boost_to_wire(mode)
+    steps: list[tuple[str, Any]] = [(PV_BOOST_KEY, boost)]
+    if boost == "1&ManualBoost":
+        if window is None:
+            raise BadValue("manual boost: needs its window (start and stop times)")
+        pv_window_to_wire(window)
+        steps.append((PV_WINDOW_KEY, window))
+    elif boost == "1&SmartBoost":
+        target = {"energy": energy_kwh, "by": by}
+        wire, _ = smart_boost_to_wire(target)
+        when = wire.split("contime=", 1)[1].split("&", 1)[0]
+        if now_local is not None and when <= now_local.strftime("%Y-%m-%d %H:%M"):
+            raise BadValue(f"smart boost: {when} is not in the future "
+                           f"(the charger's time is {now_local:%Y-%m-%d %H:%M})")
+        steps.append((SMART_BOOST_TARGET, target))
+    return steps
+
+
 @dataclass(frozen=True)
 class Setting:
     key: str
@@ -146,7 +284,17 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
     Setting(MODE_KEY, "charger mode", mode_to_wire),
     Setting(SCHEDULE_KEY, "auto-charge time", schedule_to_wire),
     Setting(DISPLAY_KEY, "display", display_to_wire),
+    Setting(PV_MODE_KEY, "THOR solar mode", pv_mode_to_wire),
+    Setting(PV_LIMIT_KEY, "THOR solar grid import", pv_limit_to_wire),
+    Setting(PV_BOOST_KEY, "THOR solar boost", pv_boost_to_wire),
+    Setting(PV_WINDOW_KEY, "manual boost window", pv_window_to_wire),
+    Setting(OFF_PEAK_KEY, "off-peak charging", off_peak_to_wire),
+    Setting(METER_WIRING_KEY, "external meter wiring", meter_wiring_to_wire),
+    Setting(TARIFF_KEY, "charger tariff", tariff_to_wire),
+    Setting(RATE_KEY, "charger rate", rate_to_wire),
+    Setting(SMART_BOOST_TARGET, "smart boost target", smart_boost_to_wire),
 )}
+DATA_TRANSFER_SETTINGS = frozenset({SMART_BOOST_TARGET})  # sent as DataTransfer
 
 
 def to_wire(key: str, value: Any, limit: int) -> tuple[str, str]:
@@ -164,7 +312,7 @@ def same_value(key: str, a: str | None, b: str | None) -> bool:
     """Whether two wire values mean the same (the THOR reports "16.00" for "16")."""
     if a is None or b is None:
         return a == b
-    if key in (MAX_CURRENT_KEY, LB_LIMIT_KEY):
+    if key in (MAX_CURRENT_KEY, LB_LIMIT_KEY, PV_LIMIT_KEY, RATE_KEY):
         try:
             return abs(float(a) - float(b)) < 1e-6
         except ValueError:
@@ -190,8 +338,26 @@ def check_outgoing(key: str, value: str, limit: int) -> None:
 
 def helper_value(key: str, wire: str) -> Any:
     """What a helper shows for a charger value: float, bool, option label or times."""
-    if key in (MAX_CURRENT_KEY, LB_LIMIT_KEY):
+    if key in (MAX_CURRENT_KEY, LB_LIMIT_KEY, PV_LIMIT_KEY, RATE_KEY):
         return float(wire)
+    if key == TARIFF_KEY:
+        m = re.search(r"price1=(-?\d+(?:\.\d+)?)", wire)
+        if not m:
+            raise ValueError(f"{wire!r} has no price1")
+        return float(m.group(1))
+    if key == PV_MODE_KEY:
+        return PV_MODES.get(wire.strip(), wire)
+    if key == PV_BOOST_KEY:
+        return PV_BOOSTS.get(wire.strip(), wire)
+    if key == METER_WIRING_KEY:
+        return METER_WIRINGS.get(wire.strip(), wire)
+    if key == OFF_PEAK_KEY:
+        return wire.strip().lower().endswith("enable")
+    if key == PV_WINDOW_KEY:
+        m = re.search(r"time1=(\d{1,2}:\d{2})-(\d{1,2}:\d{2})", wire)
+        if not m:
+            raise ValueError(f"{wire!r} has no time1")
+        return f"{hhmm(m.group(1))}:00", f"{hhmm(m.group(2))}:00"
     if key == LB_ENABLE_KEY:
         return wire.strip() == "1"
     if key == DISPLAY_KEY:
@@ -209,11 +375,22 @@ def helper_value(key: str, wire: str) -> Any:
 
 @dataclass(frozen=True)
 class Helper:
-    """One control: a helper of ``domain`` named ``<domain>.<prefix>_<name>`` by default."""
+    """One control: a helper of ``domain`` named ``<domain>.<prefix>_<name>`` by default.
+
+    ``key``: the setting it writes at once. ``reads``: the setting it shows (default
+    ``key``). ``staged``: the user's value waits for an "apply" button, which writes
+    the staged helpers together (the schedule's two times; the solar boost).
+    """
 
     name: str
     domain: str
-    key: str | None = None  # the setting it writes directly (None: a button or a staged time)
+    key: str | None = None
+    reads: str | None = None
+    staged: bool = False
+
+    @property
+    def shows(self) -> str | None:
+        return self.reads or self.key
 
 
 HELPERS: tuple[Helper, ...] = (
@@ -221,13 +398,25 @@ HELPERS: tuple[Helper, ...] = (
     Helper("load_balancing_limit", "input_number", LB_LIMIT_KEY),
     Helper("load_balancing", "input_boolean", LB_ENABLE_KEY),
     Helper("charger_mode", "input_select", MODE_KEY),
-    Helper("schedule_start", "input_datetime"),
-    Helper("schedule_stop", "input_datetime"),
+    Helper("schedule_start", "input_datetime", reads=SCHEDULE_KEY, staged=True),
+    Helper("schedule_stop", "input_datetime", reads=SCHEDULE_KEY, staged=True),
     Helper("apply_schedule", "input_button"),
     Helper("start_charging", "input_button"),
     Helper("stop_charging", "input_button"),
     Helper("display", "input_boolean", DISPLAY_KEY),
     Helper("access_point_mode", "input_button"),
+    # the charger's own solar mode ("PV linkage", driven by its external meter)
+    Helper("pv_mode", "input_select", PV_MODE_KEY),
+    Helper("pv_grid_limit", "input_number", PV_LIMIT_KEY),
+    Helper("pv_boost", "input_select", reads=PV_BOOST_KEY, staged=True),
+    Helper("pv_boost_start", "input_datetime", reads=PV_WINDOW_KEY, staged=True),
+    Helper("pv_boost_stop", "input_datetime", reads=PV_WINDOW_KEY, staged=True),
+    Helper("pv_boost_energy", "input_number", staged=True),  # the charger has no read-back
+    Helper("pv_boost_by", "input_datetime", staged=True),
+    Helper("apply_pv_boost", "input_button"),
+    Helper("off_peak", "input_boolean", OFF_PEAK_KEY),
+    Helper("meter_wiring", "input_select", METER_WIRING_KEY),
+    Helper("tariff", "input_number", TARIFF_KEY),
 )
 HELPER_NAMES = frozenset(h.name for h in HELPERS)
 DEFAULT_HELPER_PREFIX = "growatt_thor"

@@ -328,5 +328,5 @@ EXTRA_CONFIG_KEYS = (
     "G_LowPowerReserveEnable", "G_NetworkMode", "G_TimeZone", "G_DaylightSavingTime",
     "G_PeriodTime", "G_OffPeakTime", "G_OffPeakEnable", "G_OffPeakCurr", "G_4GUserName",
     "G_4GPassword", "G_4GAPN", "G_SolarBoost", "G_SolarThresholdCurr", "G_WorkingMode",
-    "LightIntensity", "G_DRM3Percentage", "G_DRM4Percentage",
+    "LightIntensity", "G_DRM3Percentage", "G_DRM4Percentage", "G_TimeSharingPrice",
 )

@@ -89,6 +89,10 @@ def _queue_attributes(s: ChargerState) -> dict[str, Any]:
         "last_result": (f"{last.get('action')} {last.get('key') or ''}={last.get('value')}: "
                         f"{last.get('status')}" if last else "none"),
         "last_message": last.get("message") or "none",
+        # the last setting of several steps (the solar boost): applied, failed, or
+        # partly applied (which step), never silently half-done
+        "last_apply": q.get("last_apply") or "none",
+        "driven_by": q.get("driven_by") or "none",
     }
 
 
@@ -180,6 +184,8 @@ def render(
         if desc.diagnostic:
             attrs["entity_category"] = "diagnostic"
         if desc.attributes:
-            attrs.update({k: str(v) for k, v in desc.attributes(state).items()})
+            # text, except structured data (a dict: the last multi-step setting)
+            attrs.update({k: v if isinstance(v, dict) else str(v)
+                          for k, v in desc.attributes(state).items()})
         out[entity_id(desc, prefix)] = (format_state(desc, desc.value(state)), attrs)
     return out

@@ -55,6 +55,8 @@ class Request:
     not_before: float = 0.0
     seq: int = 0
     note: str = ""  # e.g. "clamped from 40 A to the installation limit 16 A"
+    group: str | None = None  # one logical setting made of several steps (see apply)
+    step: int = 0  # its place in the group, from 1
 
     def describe(self) -> str:
         if self.action == "ChangeConfiguration":
@@ -102,6 +104,8 @@ class WriteQueue:
                 return None  # nothing new
             req.seq = waiting.seq  # coalesce: keep the place in line
             req.queued_at = waiting.queued_at
+            if req.group is None:  # ... and the place in its group
+                req.group, req.step = waiting.group, waiting.step
         else:
             req.seq = next(self._seq)
             req.queued_at = now
@@ -151,6 +155,18 @@ class WriteQueue:
                 # overtakes an earlier one that is only waiting for the spacing
                 break
         return best
+
+    def cancel_group(self, group: str) -> list[Request]:
+        """Drop the waiting steps of ``group``; return them, in order."""
+        gone = sorted((r for r in self.pending.values() if r.group == group),
+                      key=lambda r: r.step)
+        for r in gone:
+            del self.pending[r.slot]
+        return gone
+
+    def drop(self, slot: str) -> None:
+        """Forget what waits for ``slot`` (a new group replaces it, in its own order)."""
+        self.pending.pop(slot, None)
 
     def take(self, now: float) -> Request | None:
         """Pop the next request if it is due now; it is then in flight."""
