@@ -227,3 +227,62 @@ def test_replay_reconnect_loop(appdaemon: AppDaemon, ocpp_port: int) -> None:
     counts = replay(lines, ocpp_port)
     sent = sum(1 for o in lines if o["direction"] == "cp->cs" and o.get("frame", [0])[0] == 2)
     assert counts["StatusNotification"] == sent
+
+
+def capture_secrets(lines: list[dict[str, Any]]) -> set[str]:
+    """Every secret the captures hold: secret keys' values, the Basic auth token and
+    password, the cards' id tags."""
+    from base64 import b64decode
+
+    from growatt_thor.thor.dialect import SECRET_KEYS
+
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("key"), str) and node["key"] in SECRET_KEYS \
+                    and isinstance(node.get("value"), str):
+                found.add(node["value"])
+            if isinstance(node.get("idTag"), str):
+                found.add(node["idTag"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+    for o in lines:
+        walk(o.get("frame"))
+        for ln in (o.get("http") or "").split("\r\n"):
+            if ln.lower().startswith("authorization: basic "):
+                token = ln.split()[-1]
+                found |= {token, b64decode(token).decode().split(":", 1)[1]}
+    return {s for s in found if len(s) >= 4}
+
+
+def test_diagnostics_after_the_replay_are_complete_and_hold_no_secret(appdaemon, ocpp_port):
+    lines = load("2025-12-18-cloud-session.jsonl")
+    secrets = capture_secrets(lines)
+    assert {"12345678", "REDACTED", "freevenIdTag"} <= secrets  # the test sees them
+    replay(lines, ocpp_port)
+    ad = appdaemon
+    ad.wait_state("default", f"sensor.{P}_energy", "4.204")
+    ad.call_service("growatt_thor", "growatt_thor/diagnostics")
+    folder = ad.config_dir / "growatt_thor" / "diagnostics"
+    files = sorted(folder.glob("growatt_thor_diagnostics_*.json"))
+    assert len(files) == 1
+    text = files[0].read_text()
+    leaked = sorted(s for s in secrets if s in text)
+    assert leaked == [], f"secrets in the diagnostics: {leaked}"
+    doc = json.loads(text)
+    assert doc["version"] and doc["settings"]["port"] == ocpp_port
+    (charger,) = doc["chargers"]
+    assert charger["state"]["firmware"] == "THOR_22AS-V2.2.16-20240902"
+    cfg = charger["configuration"]
+    assert cfg["G_MaxCurrent"] == "15.00" and cfg["G_Authentication"] == "***"
+    assert len(cfg) >= 55  # everything the charger reported
+    frames = charger["frames"]
+    assert 0 < len(frames["received"]) <= 200 and 0 < len(frames["sent"]) <= 200
+    assert any('"StopTransaction"' in f["frame"] for f in frames["received"])
+    assert "length" in charger["write_queue"] and isinstance(charger["write_history"], list)
+    assert isinstance(doc["recent_warnings"], list) and "last_sessions" in doc
+    assert "tag:" in text  # the card's id is there, hashed

@@ -3,7 +3,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from growatt_thor.link import redact_frame
+from growatt_thor.thor.diagnostics import redact_frame
 from growatt_thor.thor.dialect import (ExternalMeter, SessionRecord, parse_charger_time,
                                        parse_thor_timezone, parse_vendor_string, redact_config,
                                        utc_now_iso, zone_mismatch)

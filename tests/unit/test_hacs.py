@@ -92,3 +92,12 @@ def test_the_pack_imports_nothing_from_outside_its_folder():
                 assert level <= depth, f"{where}: above the pack's folder"
             else:
                 assert module.split(".")[0] in allowed, f"{where}: not in the pack's folder"
+
+
+def test_the_pack_says_the_version_of_pyproject():
+    import tomllib
+
+    from growatt_thor import __version__
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert __version__ == project["version"]

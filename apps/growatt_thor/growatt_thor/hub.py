@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
@@ -31,18 +32,21 @@ from zoneinfo import ZoneInfo
 
 from appdaemon.adapi import ADAPI
 
+from . import __version__
+
 from .adapter import load_config, notify_ha, publish_state
 from .link import LinkSettings
 from .server import CentralSystem, tls_context
 from .thor import controls
 from .thor.controls import BadValue
 from .thor.config import ChargerConfig, HubConfig, slug
+from .thor import diagnostics
 from .thor.dialect import zone_mismatch
 from .thor.entities import DEFAULT_NAME, DEFAULT_PREFIX, render
 from .thor.bounds import printable
 from .thor.identity import Admission, Verdict
 from .thor.inbox import Inbox
-from .thor.storage import TransactionIds, read_json, write_json_atomic
+from .thor.storage import TransactionIds, read_json, write_json_atomic, write_text_atomic
 from .thor.writequeue import QueueSettings
 from .webroute import accept_charger
 from .writer import ChargerWriter, WriterSettings
@@ -52,6 +56,8 @@ EVENT = "growatt_thor"  # every event of the pack: data = {topic, charger_id, pa
 # later: what a session row is made of. (Meter readings are not: the stop carries the last.)
 INBOX_TOPICS = frozenset({"transaction_started", "transaction_stopped", "session_record"})
 COMMAND_EVENT = "growatt_thor_command"  # data = {command, value, charger_id?, key?, confirm?}
+DIAGNOSTICS_EVENT = "growatt_thor_diagnostics"  # writes the diagnostics file
+DIAGNOSTICS_KEEP = 5  # files kept in <state_dir>/diagnostics
 
 
 def jsonable(value: Any) -> Any:
@@ -86,6 +92,8 @@ class GrowattThorHub(ADAPI):
         if not await self.namespace_exists(cfg.namespace):
             await self.add_namespace(cfg.namespace, persist=False)
         self.set_namespace(cfg.namespace)
+        self._warnings = diagnostics.RecentWarnings()
+        self.logger.addHandler(self._warnings)
 
         self.state_dir = Path(cfg.state_dir or Path(self.config_dir) / "growatt_thor")
         await self.run_in_executor(self.state_dir.mkdir, parents=True, exist_ok=True)
@@ -166,6 +174,9 @@ class GrowattThorHub(ADAPI):
                                 namespace=cfg.ha_namespace)
         for ns in dict.fromkeys((cfg.namespace, cfg.ha_namespace)):
             await self.listen_event(self._on_command_event, COMMAND_EVENT, namespace=ns)
+            await self.listen_event(self._on_diagnostics_event, DIAGNOSTICS_EVENT, namespace=ns)
+        self.register_service("growatt_thor/diagnostics", self._diagnostics_service,
+                              namespace=cfg.namespace)
         if urls:
             self.log("Growatt THOR hub ready. Set the THOR's server URL to "
                      + " or ".join(urls) + " (it appends its serial number itself)")
@@ -238,6 +249,8 @@ class GrowattThorHub(ADAPI):
 
     async def terminate(self) -> None:
         """Close the server so that a reload never meets 'address already in use'."""
+        if getattr(self, "_warnings", None) is not None:
+            self.logger.removeHandler(self._warnings)
         system = getattr(self, "system", None)
         if system is not None:
             await system.close()
@@ -572,6 +585,62 @@ class GrowattThorHub(ADAPI):
         except ValueError as err:
             self.log(f"{COMMAND_EVENT} {command}: {err}", level="WARNING")
             await self._notify_ha("Growatt THOR: command refused", f"{command}: {err}")
+
+    # --- diagnostics ------------------------------------------------------------------
+
+    async def write_diagnostics(self) -> Path:
+        """Write the diagnostics file (docs/diagnostics.md) and return its path.
+
+        The pack's version and settings, each charger's boot data and full
+        configuration, its last frames each way, its write queue and history, the last
+        sessions and the recent warnings; secrets redacted, card ids hashed."""
+        chargers = []
+        sessions: dict[str, Any] = {}
+        for cid in self.charger_ids():
+            state = self.system.states[cid]
+            writer = self.writers.get(cid)
+            chargers.append({"snapshot": state.snapshot(), "config": dict(state.config),
+                             "frames": state.frames,
+                             "queue": writer.summary() if writer else {},
+                             "history": list(writer.history) if writer else []})
+            eid = f"sensor.{self.entity_prefix(cid)}_last_sessions"
+            try:
+                sessions[cid] = await self.get_state(eid, attribute="all",
+                                                     namespace=self.cfg.ha_namespace)
+            except Exception as err:  # no session log node, or HA away
+                sessions[cid] = f"not available: {err}"
+        now = datetime.now(UTC)
+        doc = diagnostics.build(version=__version__, created=now,
+                                settings=self.cfg.model_dump(mode="json"), chargers=chargers,
+                                warnings=list(self._warnings.lines), sessions=sessions)
+        folder = self.state_dir / "diagnostics"
+        path = folder / f"growatt_thor_diagnostics_{now:%Y%m%dT%H%M%SZ}.json"
+        text = json.dumps(doc, indent=1, sort_keys=False)
+        await self.run_in_executor(self._write_diagnostics_file, folder, path, text)
+        self.log(f"diagnostics written to {path} (attach it to a bug report: no secrets, "
+                 f"card ids hashed)")
+        await self._notify_ha("Growatt THOR: diagnostics written", f"{path}")
+        return path
+
+    @staticmethod
+    def _write_diagnostics_file(folder: Path, path: Path, text: str) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, text)
+        old = sorted(folder.glob("growatt_thor_diagnostics_*.json"))[:-DIAGNOSTICS_KEEP]
+        for f in old:  # bounded: the newest few only
+            f.unlink(missing_ok=True)
+
+    async def _diagnostics_service(self, namespace: str, domain: str, service: str,
+                                   data: dict[str, Any]) -> dict[str, Any]:
+        return {"path": str(await self.write_diagnostics())}
+
+    async def _on_diagnostics_event(self, event: str, data: dict[str, Any],
+                                    kwargs: Any) -> None:
+        try:
+            await self.write_diagnostics()
+        except Exception as err:  # a full disk: say so, keep running
+            self.log(f"could not write the diagnostics: {err}", level="WARNING")
+            await self._notify_ha("Growatt THOR: diagnostics not written", str(err))
 
     # --- LinkHooks: called by the core ------------------------------------------------
 

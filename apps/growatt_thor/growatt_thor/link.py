@@ -50,7 +50,6 @@ from .thor.dialect import (
     MSG_EXTERNAL_METER,
     MSG_FAULT,
     MSG_FROZEN_RECORD,
-    SECRET_KEYS,
     VENDOR_ID,
     ExternalMeter,
     FaultMessage,
@@ -59,6 +58,7 @@ from .thor.dialect import (
     utc_now_iso,
 )
 from .thor.bounds import RateLimitedLog, TokenBucket, printable
+from .thor.diagnostics import redact_frame
 from .thor.state import ChargerState
 
 # Schema validation of a handful of small messages is cheap; running it in a
@@ -72,27 +72,6 @@ _CODES_16 = {
     "MessageTypeNotSupported": "NotSupported",
     "RpcFrameworkError": "ProtocolError",
 }
-
-
-def redact_frame(text: str) -> str:
-    """An OCPP frame with the values of secret configuration keys replaced."""
-    if not any(k in text for k in SECRET_KEYS):
-        return text
-
-    def walk(node: Any) -> Any:
-        if isinstance(node, dict):
-            key = node.get("key")
-            if isinstance(key, str) and key in SECRET_KEYS and "value" in node:
-                return {**node, "value": "***"}
-            return {k: walk(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [walk(v) for v in node]
-        return node
-
-    try:
-        return json.dumps(walk(json.loads(text)), separators=(",", ":"))
-    except (ValueError, TypeError, RecursionError):
-        return "<frame with secrets, not logged>"
 
 
 # What a connection raises once it is closed: the link then ends (no CALLERROR, no ERROR).
@@ -184,7 +163,7 @@ class ChargerLink(ChargePoint):
         try:
             while True:
                 raw = await asyncio.wait_for(self._connection.recv(), self.settings.idle_timeout)
-                self.state.last_seen = self.clock()
+                self.state.last_seen = now = self.clock()
                 if isinstance(raw, bytes):  # OCPP-J is text frames only
                     text = raw.decode("utf-8", errors="replace")
                     self._peer_log("binary frame of %d bytes refused", len(raw))
@@ -194,6 +173,7 @@ class ChargerLink(ChargePoint):
                 if self.logger.isEnabledFor(self._frame_level):
                     self.logger.log(self._frame_level, "<- %s", printable(redact_frame(raw),
                                                                           2000))
+                self.state.frames.inbound(now, raw)
                 await self.route_message(raw)
         except TimeoutError:
             self.logger.warning("%s: nothing received for %.0f s, closing the connection",
@@ -221,6 +201,7 @@ class ChargerLink(ChargePoint):
     async def _send(self, message: str) -> None:
         if self.logger.isEnabledFor(self._frame_level):
             self.logger.log(self._frame_level, "-> %s", printable(redact_frame(message), 2000))
+        self.state.frames.outbound(self.clock(), message)
         await asyncio.wait_for(self._connection.send(message), self.settings.call_timeout)
 
     def _peer_log(self, msg: str, *args: Any, level: int = logging.WARNING) -> None:
@@ -533,5 +514,4 @@ def _cause(err: OCPPError) -> dict[str, Any]:
     return {"cause": str(details["cause"])[:300]} if "cause" in details else {}
 
 
-__all__ = ["CallFailed", "ChargerLink", "Connection", "LinkHooks", "LinkSettings",
-           "redact_frame"]
+__all__ = ["CallFailed", "ChargerLink", "Connection", "LinkHooks", "LinkSettings"]

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 from collections.abc import Iterable
 
+from .diagnostics import FrameLog
 from .dialect import FAULT_NONE, ExternalMeter, FaultMessage, fault_kind, redact_config
 
 # OCPP connector status names (1.6), plus our own for "no connection".
@@ -141,6 +142,7 @@ class ChargerState:
     firmware_status: str = ""
     diagnostics_status: str = ""
     queue: dict[str, Any] = field(default_factory=dict)  # the write queue's summary
+    frames: FrameLog = field(default_factory=FrameLog, repr=False)  # for the diagnostics
 
     # --- changes from the charger -------------------------------------------------
 
