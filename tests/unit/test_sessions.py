@@ -29,7 +29,8 @@ def local(dt: datetime, sep: str = "T") -> str:
 
 
 def started(b: SessionBook, tx: int = 1001, at: datetime = T0) -> None:
-    b.on_started(CID, {"transaction_id": tx, "meter_start": 0, "timestamp": local(at)}, at)
+    b.on_started(CID, {"transaction_id": tx, "meter_start": 0, "timestamp": local(at),
+                       "id_tag": "freevenIdTag"}, at)
 
 
 def meter(b: SessionBook, wh: float, tx: int = 1001, at: datetime = T0) -> None:
@@ -73,7 +74,7 @@ def test_a_full_session_with_its_record_is_one_correct_row():
         "charger_id": CID, "location": "Home, driveway",
         "start_time": "2025-12-18 23:00:09", "end_time": "2025-12-19 05:59:05",
         "energy_kwh": "51.623", "cost": "12.90", "duration_minutes": "418.9",
-        "transaction_id": "1001"}]
+        "transaction_id": "1001", "id_tag": "freevenIdTag"}]  # the tag: not in the CSV
 
 
 def test_record_before_the_stop_and_again_after_a_reconnect_is_one_row():

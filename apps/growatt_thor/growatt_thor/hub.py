@@ -44,7 +44,7 @@ from .thor import diagnostics
 from .thor.dialect import zone_mismatch
 from .thor.entities import DEFAULT_NAME, DEFAULT_PREFIX, render
 from .thor.bounds import printable
-from .thor.identity import Admission, Verdict
+from .thor.identity import Admission, CardPolicy, Verdict
 from .thor.inbox import Inbox
 from .thor.storage import TransactionIds, read_json, write_json_atomic, write_text_atomic
 from .thor.writequeue import QueueSettings
@@ -112,6 +112,8 @@ class GrowattThorHub(ADAPI):
         self.admission = Admission.create(cfg.chargers, slug, cfg.accept_unknown_chargers,
                                           pinned)
         self.charger_tz = ZoneInfo(cfg.time_zone or str(self.get_timezone()))
+        self.cards = CardPolicy.create(cfg.rfid_policy, cfg.id_tags, cfg.allow_ha_start,
+                                       cfg.remote_id_tag)
 
         self.system = CentralSystem(
             hooks=self,
@@ -120,8 +122,7 @@ class GrowattThorHub(ADAPI):
                 call_timeout=cfg.call_timeout,
                 idle_timeout=cfg.idle_timeout,
                 charger_tz=self.charger_tz,
-                id_tags=frozenset([*cfg.id_tags, cfg.remote_id_tag])
-                if cfg.id_tags is not None else None,
+                cards=self.cards,
                 log_frames=cfg.log_frames,
                 calls_per_second=cfg.calls_per_second,
                 call_burst=cfg.calls_per_second * 5,
@@ -470,6 +471,11 @@ class GrowattThorHub(ADAPI):
 
     def start_charging(self, charger_id: str | None = None,
                        source: str = "api") -> dict[str, Any]:
+        """RemoteStartTransaction with ``remote_id_tag``; refused when the card policy
+        does not allow starts from Home Assistant (``allow_ha_start: false``)."""
+        if not self.cards.allow_ha_start:
+            raise BadValue("starts from Home Assistant are off (allow_ha_start: false in "
+                           "the hub's apps.yaml)")
         return self._on_loop(lambda w: w.start(source), charger_id)
 
     def stop_charging(self, charger_id: str | None = None,

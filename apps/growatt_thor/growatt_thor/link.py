@@ -23,7 +23,7 @@ import contextlib
 import json
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, tzinfo, UTC
 from typing import Any, Protocol
 from collections.abc import Awaitable, Callable
@@ -59,6 +59,7 @@ from .thor.dialect import (
 )
 from .thor.bounds import RateLimitedLog, TokenBucket, printable
 from .thor.diagnostics import redact_frame
+from .thor.identity import CardPolicy
 from .thor.state import ChargerState
 
 # Schema validation of a handful of small messages is cheap; running it in a
@@ -114,7 +115,7 @@ class LinkSettings:
     idle_timeout: float = 330.0  # the THOR heartbeats every 60 s and pings every 120 s
     charger_tz: tzinfo = UTC
     startup_delay: float = 0.5
-    id_tags: frozenset[str] | None = None  # None: accept every idTag
+    cards: CardPolicy = field(default_factory=CardPolicy)  # which id tags are accepted
     log_frames: bool = False  # every frame (secrets redacted) at INFO instead of DEBUG
     max_unique_id: int = 36  # OCPP-J: a unique id is at most 36 characters
     calls_per_second: float = 20.0  # per connection (the THOR sends a few a minute)
@@ -326,17 +327,20 @@ class ChargerLink(ChargePoint):
         return call_result.Authorize(id_tag_info={"status": self._authorize(id_tag)})
 
     def _authorize(self, id_tag: str) -> str:
-        tags = self.settings.id_tags
-        return (AuthorizationStatus.accepted if tags is None or id_tag in tags
-                else AuthorizationStatus.invalid)
+        status = self.settings.cards.status(id_tag)
+        if status != "Accepted":
+            self._peer_log("id tag %s: %s (%s)", id_tag, status,
+                           self.settings.cards.describe(), level=logging.INFO)
+        return status
 
     @on(Action.start_transaction)
     async def on_start_transaction(self, connector_id: int, id_tag: str, meter_start: int,
                                    timestamp: str, **extra: Any) -> call_result.StartTransaction:
         tx = await self.hooks.allocate_transaction_id(self.id)
         status = self._authorize(id_tag)
-        await self._emit_changed(self.state.on_start(tx), "transaction_started", {
+        await self._emit_changed(self.state.on_start(tx, id_tag), "transaction_started", {
             "transaction_id": tx, "connector_id": connector_id, "id_tag": id_tag,
+            "id_tag_status": status,
             "meter_start": meter_start, "timestamp": timestamp,
             "start_utc": self._utc(timestamp), "reservation_id": extra.get("reservation_id")})
         return call_result.StartTransaction(transaction_id=tx, id_tag_info={"status": status})
@@ -345,11 +349,12 @@ class ChargerLink(ChargePoint):
     async def on_stop_transaction(self, meter_stop: int, timestamp: str, transaction_id: int,
                                   **extra: Any) -> call_result.StopTransaction:
         last_energy = self.state.meter.get("energy_wh")
+        started_by = self.state.id_tag if self.state.transaction_id == transaction_id else None
         await self._emit_changed(self.state.on_stop(transaction_id, meter_stop),
                                  "transaction_stopped", {
             "transaction_id": transaction_id, "meter_stop": meter_stop, "timestamp": timestamp,
             "stop_utc": self._utc(timestamp), "reason": extra.get("reason") or "Local",
-            "id_tag": extra.get("id_tag"), "last_meter_energy_wh": last_energy})
+            "id_tag": extra.get("id_tag") or started_by, "last_meter_energy_wh": last_energy})
         return call_result.StopTransaction(id_tag_info={"status": AuthorizationStatus.accepted})
 
     @on(Action.meter_values)

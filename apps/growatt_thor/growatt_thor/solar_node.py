@@ -270,9 +270,13 @@ class SolarSurplus(ThorNode):
             self.set_current(d.current)
         if d.charge is not None and d.charge != self._last_charge:
             self._last_charge = d.charge
-            if d.charge:
-                self.start_charging()
-            else:
-                self.stop_charging()
+            try:
+                if d.charge:
+                    self.start_charging()
+                else:
+                    self.stop_charging()
+            except ValueError as err:  # e.g. the card policy: no starts from HA
+                await self.publish("solar_status", f"refused: {err}"[:250],
+                                   friendly_name="THOR solar status")
         elif d.charge is None:
             self._last_charge = None

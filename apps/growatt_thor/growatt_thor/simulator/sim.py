@@ -132,6 +132,7 @@ class ThorSimulator:
         self.reject_keys: set[str] = set()  # ChangeConfiguration answers Rejected
         self.reject_messages: set[str] = set()  # DataTransfer messageIds answered Rejected
         self.boost_target: dict[str, str] | None = None  # the last solar_target_data
+        self.id_tag_status: str | None = None  # the server's answer to our last start
         # a flaky THOR: the next N calls of an action get a CALLERROR / no answer at all
         self.fail_next: dict[str, int] = {}
         self.ignore_next: dict[str, int] = {}
@@ -198,15 +199,17 @@ class ThorSimulator:
         self.status, self.info = "Preparing", "ChargeWait"
         await self.send_status()
 
-    async def charge(self) -> int:
-        """Start a session (plug & charge); returns the server's transaction id."""
+    async def charge(self, id_tag: str = ID_TAG) -> int:
+        """Start a session (plug & charge, or with a card's ``id_tag``); returns the
+        server's transaction id. The server's answer is in ``self.id_tag_status``."""
         if self.status != "Preparing":
             await self.plug_in()
         now = self.now()
         reply = await self.call("StartTransaction", {
-            "connectorId": 1, "idTag": ID_TAG, "meterStart": 0, "reservationId": 0,
+            "connectorId": 1, "idTag": id_tag, "meterStart": 0, "reservationId": 0,
             "timestamp": self.local(now)})
         tx = int(reply["transactionId"])
+        self.id_tag_status = (reply.get("idTagInfo") or {}).get("status")
         self.session = Session(tx, now, now, last_reading=now)
         self.status, self.info = "Charging", ""
         await self.send_status()

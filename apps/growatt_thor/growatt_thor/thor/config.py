@@ -7,7 +7,7 @@ start at all (never half-way).
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -66,7 +66,13 @@ class HubConfig(_Strict):
     accept_unknown_chargers: bool | None = Field(
         None, description="null: only the configured chargers, or with none configured the "
                           "first to connect; true: any charger; false: only configured ones")
-    id_tags: list[str] | None = None
+    # the card policy (thor/identity.py CardPolicy): "any" card, or only the "listed"
+    # id_tags (null: "listed" when id_tags is given, else "any")
+    rfid_policy: Literal["any", "listed"] | None = None
+    id_tags: list[Annotated[str, Field(min_length=1, max_length=20)]] | None = Field(
+        None, max_length=1000)
+    allow_ha_start: bool = Field(True, description="starts from Home Assistant (buttons, "
+                                                   "nodes) are allowed")
     log_frames: bool = False
     calls_per_second: float = Field(20.0, gt=0, le=10000,
                                     description="calls a charger may make per second (bursts "

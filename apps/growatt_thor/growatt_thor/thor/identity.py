@@ -81,3 +81,41 @@ class Admission:
 
 
 __all__ = ["CHARGER_ID", "RESERVED_IDS", "Admission", "Verdict", "valid_charger_id"]
+
+
+PLUG_AND_CHARGE_TAG = "freevenIdTag"  # what the THOR sends when no card started it
+
+
+@dataclass(frozen=True)
+class CardPolicy:
+    """Which id tags start a session (Authorize and StartTransaction; docs/configuration.md).
+
+    ``any``: every tag. ``listed``: only ``tags`` (add ``freevenIdTag`` to allow the
+    THOR's plug & charge). ``allow_ha_start``: starts from Home Assistant (the hub's
+    RemoteStartTransaction with ``ha_tag``) are allowed; with ``listed`` they are
+    accepted without being listed.
+    """
+
+    policy: str = "any"
+    tags: frozenset[str] = frozenset()
+    allow_ha_start: bool = True
+    ha_tag: str = "HomeAssistant"
+
+    @classmethod
+    def create(cls, policy: str | None, tags: list[str] | None, allow_ha_start: bool,
+               ha_tag: str) -> CardPolicy:
+        chosen = policy or ("listed" if tags is not None else "any")
+        return cls(chosen, frozenset(tags or ()), allow_ha_start, ha_tag)
+
+    def status(self, id_tag: str) -> str:
+        """The ``idTagInfo.status`` for ``id_tag``: Accepted, Blocked or Invalid."""
+        if id_tag == self.ha_tag:
+            return "Accepted" if self.allow_ha_start else "Blocked"
+        if self.policy == "any" or id_tag in self.tags:
+            return "Accepted"
+        return "Invalid"
+
+    def describe(self) -> str:
+        cards = "any card" if self.policy == "any" else \
+            f"only the {len(self.tags)} listed card(s)"
+        return f"{cards}; starts from Home Assistant {'on' if self.allow_ha_start else 'off'}"

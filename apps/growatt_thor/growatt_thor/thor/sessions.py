@@ -69,6 +69,7 @@ class Row:
     cost: str
     duration_minutes: str
     transaction_id: str
+    id_tag: str = ""  # who started it (card, HomeAssistant, freevenIdTag); not in the CSV
 
     def values(self) -> list[str]:
         return [getattr(self, c) for c in COLUMNS]
@@ -112,7 +113,7 @@ class SessionBook:
         self.open.setdefault(key, {
             "cid": cid, "tx": tx, "start": _iso(self._time(p.get("timestamp")) or now),
             "meter_start": float(p.get("meter_start") or 0), "last_energy": None,
-            "last_seen": _iso(now), "record": None})
+            "last_seen": _iso(now), "record": None, "id_tag": p.get("id_tag") or ""})
 
     def on_meter(self, cid: str, p: dict[str, Any], now: datetime) -> None:
         """Track the energy of a running session (also one we did not see start)."""
@@ -154,6 +155,8 @@ class SessionBook:
         last = p.get("last_meter_energy_wh")
         if last is not None:
             sess["last_energy"] = max(float(last), sess["last_energy"] or 0.0)
+        if not sess.get("id_tag") and p.get("id_tag"):
+            sess["id_tag"] = p["id_tag"]
         sess.update(id=ident, stop=_iso(stop), meter_stop=float(p.get("meter_stop") or 0),
                     reason=p.get("reason") or "", deadline=_iso(now + timedelta(
                         seconds=self.record_wait)))
@@ -260,7 +263,9 @@ class SessionBook:
             energy = max(e for e in (by_stop, by_meter, by_record, 0.0) if e is not None)
         else:
             energy = None  # only implausible evidence: unknown, not absurd
-        return self._row(s["cid"], start, end, energy, rec, str(s["tx"]))
+        row = self._row(s["cid"], start, end, energy, rec, str(s["tx"]))
+        row.id_tag = s.get("id_tag") or ""
+        return row
 
     def _plausible(self, cid: str, tx: Any, what: str, wh: float | None,
                    start: datetime | None, end: datetime | None) -> float | None:

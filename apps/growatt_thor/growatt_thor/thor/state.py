@@ -135,6 +135,7 @@ class ChargerState:
     last_boot: datetime | None = None
     last_seen: datetime | None = None
     transaction_id: int | None = None
+    id_tag: str | None = None  # the card (or HA, or plug & charge) that started it
     fault: dict[str, str] | None = None  # the active fault's kind and codes; None: no fault
     meter: dict[str, float] = field(default_factory=dict)
     config: dict[str, str] = field(default_factory=dict)
@@ -196,8 +197,9 @@ class ChargerState:
                 changed = True
         return changed
 
-    def on_start(self, transaction_id: int) -> set[str]:
+    def on_start(self, transaction_id: int, id_tag: str | None = None) -> set[str]:
         self.transaction_id = transaction_id
+        self.id_tag = id_tag
         # The energy register starts at 0 for each session.
         self.meter = {k: v for k, v in self.meter.items() if k in ("temperature",)}
         self.meter["energy_wh"] = 0.0
@@ -205,7 +207,7 @@ class ChargerState:
 
     def on_stop(self, transaction_id: int, meter_stop: int) -> set[str]:
         if self.transaction_id == transaction_id:
-            self.transaction_id = None
+            self.transaction_id = self.id_tag = None
         self._zero_flows()
         if meter_stop and plausible("energy_wh", meter_stop) \
                 and meter_stop > self.meter.get("energy_wh", 0.0):
@@ -269,6 +271,7 @@ class ChargerState:
             "firmware": self.firmware,
             "last_boot": self.last_boot.isoformat() if self.last_boot else None,
             "transaction_id": self.transaction_id,
+            "id_tag": self.id_tag,
             "meter": dict(self.meter),
             "config": self.public_config(),
             "grid": None
