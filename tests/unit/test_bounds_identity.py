@@ -89,3 +89,17 @@ def test_config_refuses_ids_that_are_not_serials_or_share_a_prefix():
     with pytest.raises(ConfigError, match="would share one entity prefix"):
         parse_args(HubConfig, "hub", {"chargers": {CID: {}, CID.lower(): {}}})
     assert parse_args(HubConfig, "hub", {}).accept_unknown_chargers is None
+
+
+def test_card_policy_any_or_listed_and_ha_starts():
+    from growatt_thor.thor.identity import CardPolicy
+
+    anyone = CardPolicy.create(None, None, True, "HomeAssistant")
+    assert anyone.policy == "any" and anyone.status("WHATEVER") == "Accepted"
+    listed = CardPolicy.create(None, ["CARD1"], True, "HomeAssistant")  # id_tags given
+    assert listed.policy == "listed"
+    assert [listed.status(t) for t in ("CARD1", "CARD2", "freevenIdTag", "HomeAssistant")] \
+        == ["Accepted", "Invalid", "Invalid", "Accepted"]
+    no_ha = CardPolicy.create("any", None, False, "HomeAssistant")
+    assert no_ha.status("HomeAssistant") == "Blocked" and no_ha.status("X") == "Accepted"
+    assert "starts from Home Assistant off" in no_ha.describe()
