@@ -88,7 +88,8 @@ async def test_pv_settings_and_both_boosts_reach_the_wire_in_order(ad, ocpp_port
         await wait_state(ad, f"input_datetime.{H}_pv_boost_start", "13:00:00")
         await wait_state(ad, f"input_datetime.{H}_pv_boost_stop", "15:00:00")
         await wait_state(ad, f"input_boolean.{H}_off_peak", "off")
-        await wait_state(ad, f"input_select.{H}_meter_wiring", "1 phase")
+        await wait_state(ad, f"input_select.{H}_external_sampling", "Power meter")
+        await wait_state(ad, f"input_number.{H}_meter_address", 2.0)
         await wait_state(ad, f"input_number.{H}_tariff", 0.25)
         assert changes(sim) == []
 
@@ -98,7 +99,9 @@ async def test_pv_settings_and_both_boosts_reach_the_wire_in_order(ad, ocpp_port
                      value=1.4), ("G_SolarLimitPower", "1.4")),
             (service(ad, "input_boolean/turn_on", entity_id=f"input_boolean.{H}_off_peak"),
              ("G_OffPeakEnable", "1&Enable")),
-            (select(ad, "meter_wiring", "3 phases"), ("G_ExternalSamplingCurWring", "3")),
+            (select(ad, "external_sampling", "CT 2000:1"), ("G_ExternalSamplingCurWring", "0")),
+            (service(ad, "input_number/set_value", entity_id=f"input_number.{H}_meter_address",
+                     value=3), ("G_PowerMeterAddr", "3")),
             (service(ad, "input_number/set_value", entity_id=f"input_number.{H}_tariff",
                      value=0.31), ("G_TimeSharingPrice", "time1=00:00-23:59&price1=0.31")),
         ]

@@ -21,8 +21,12 @@ from growatt_thor.thor.writequeue import CONFIG, Request, WriteQueue
     ("G_PeriodTime", "13:00-15:00", "1&time1=13:00-15:00"),
     ("G_PeriodTime", ("9:05:00", "23:59"), "1&time1=09:05-23:59"),
     ("G_OffPeakEnable", "on", "1&Enable"), ("G_OffPeakEnable", False, "1&Disable"),
-    ("G_ExternalSamplingCurWring", "3 phases", "3"), ("G_ExternalSamplingCurWring", 1, "1"),
-    ("G_ExternalSamplingCurWring", "3.0", "3"),
+    ("G_ExternalSamplingCurWring", "Power meter", "1"), ("G_ExternalSamplingCurWring", 0, "0"),
+    ("G_ExternalSamplingCurWring", "ct 3000:1", "2"), ("G_ExternalSamplingCurWring", "2.0", "2"),
+    ("G_PowerMeterAddr", 2, "2"), ("G_PowerMeterAddr", "247", "247"),
+    ("G_PowerMeterType", "Eastron SDM630 (3-phase)", "4"), ("G_PowerMeterType", 11, "11"),
+    ("G_FullContinueChargeEnable", True, "Enable"),
+    ("G_FullContinueChargeEnable", "off", "Disable"),
     ("G_TimeSharingPrice", 0.23, "time1=00:00-23:59&price1=0.23"),
     ("G_TimeSharingPrice", "-0.05", "time1=00:00-23:59&price1=-0.05"),
     ("G_ChargerRate", 1, "1.00"),
@@ -45,7 +49,10 @@ def test_wire_values(key, value, wire):
     ("G_SolarBoost", "Turbo", "not one of"),
     ("G_PeriodTime", "25:00-26:00", "not a time"), ("G_PeriodTime", "13:00", "start and stop"),
     ("G_OffPeakEnable", "maybe", "on/off"),
-    ("G_ExternalSamplingCurWring", 2, "not one of"),
+    ("G_ExternalSamplingCurWring", 3, "not one of"),
+    ("G_PowerMeterAddr", 0, "outside"), ("G_PowerMeterAddr", 248, "outside"),
+    ("G_PowerMeterAddr", 2.5, "steps"), ("G_PowerMeterType", "Eastron SDM630", "not one of"),
+    ("G_PowerMeterType", 8, "not one of"),
     ("G_TimeSharingPrice", 2.5, "outside"), ("G_TimeSharingPrice", 0.235, "steps"),
     ("solar_target_data", {"energy": 0, "by": "2026-12-02 07:30"}, "outside 0.1..200"),
     ("solar_target_data", {"energy": 200.1, "by": "2026-12-02 07:30"}, "outside"),
@@ -68,7 +75,8 @@ def test_charger_values_become_helper_values():
     assert c.helper_value("G_PeriodTime", "1&time1=13:00-15:00") == ("13:00:00", "15:00:00")
     assert c.helper_value("G_OffPeakEnable", "1&Enable") is True
     assert c.helper_value("G_OffPeakEnable", "1&Disable") is False
-    assert c.helper_value("G_ExternalSamplingCurWring", "3") == "3 phases"
+    assert c.helper_value("G_ExternalSamplingCurWring", "1") == "Power meter"
+    assert c.helper_value("G_PowerMeterAddr", "2") == 2.0
     assert c.helper_value("G_TimeSharingPrice", "time1=00:00-23:59&price1=0.23") == 0.23
     with pytest.raises(ValueError):
         c.helper_value("G_TimeSharingPrice", "garbage")

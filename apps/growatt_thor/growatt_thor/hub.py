@@ -432,10 +432,10 @@ class GrowattThorHub(ADAPI):
                      source: str = "api") -> dict[str, Any]:
         return self.set_config(controls.OFF_PEAK_KEY, on, charger_id, source)
 
-    def set_meter_wiring(self, phases: Any, charger_id: str | None = None,
-                         source: str = "api") -> dict[str, Any]:
-        """How the external (grid) meter is wired: 1 or 3 phases."""
-        return self.set_config(controls.METER_WIRING_KEY, phases, charger_id, source)
+    def set_external_sampling(self, method: Any, charger_id: str | None = None,
+                              source: str = "api") -> dict[str, Any]:
+        """How the charger measures the grid: "CT 2000:1", "Power meter", "CT 3000:1"."""
+        return self.set_config(controls.SAMPLING_KEY, method, charger_id, source)
 
     def set_tariff(self, price: Any, charger_id: str | None = None,
                    source: str = "api") -> dict[str, Any]:
@@ -574,7 +574,7 @@ class GrowattThorHub(ADAPI):
                 value, data.get("start"), data.get("stop"), data.get("energy_kwh"),
                 data.get("by"), cid, source),
             "set_off_peak": lambda: self.set_off_peak(value, cid, source),
-            "set_meter_wiring": lambda: self.set_meter_wiring(value, cid, source),
+            "set_external_sampling": lambda: self.set_external_sampling(value, cid, source),
             "set_tariff": lambda: self.set_tariff(value, cid, source),
             "set_charger_rate": lambda: self.set_charger_rate(value, cid, source),
             "set_config": lambda: self.set_config(str(data.get("key")), value, cid, source),

@@ -12,10 +12,11 @@ Wire formats are the ones the Growatt app wrote (``shared/thor/README.md``):
 the charger's own solar ("PV linkage") settings ``G_SolarMode`` "1&0"/"1&1"/"1&2",
 ``G_SolarLimitPower`` "1.4" (kW), ``G_SolarBoost`` "1&Disable"/"1&ManualBoost"/
 "1&SmartBoost", ``G_PeriodTime`` "1&time1=13:00-15:00", ``G_OffPeakEnable``
-"1&Enable"/"1&Disable", ``G_ExternalSamplingCurWring`` "1"/"3", and the smart
-boost's DataTransfer ``solar_target_data``. ``G_TimeSharingPrice``
-"time1=00:00-23:59&price1=0.23" is the format of the integration users migrate
-from (not in our captures); ``G_ChargerRate`` "1.00" is only ever seen read.
+"1&Enable"/"1&Disable", ``G_ExternalSamplingCurWring`` "0"/"1"/"2", and the smart
+boost's DataTransfer ``solar_target_data``. ``G_PowerMeterAddr`` (1..247),
+``G_PowerMeterType`` (codes) and ``G_FullContinueChargeEnable`` are the peer's.
+``G_TimeSharingPrice`` "time1=00:00-23:59&price1=0.23" is the format of the integration
+users migrate from (not in our captures); ``G_ChargerRate`` "1.00" is only ever seen read.
 docs/controls.md lists the source and confidence of each.
 """
 
@@ -40,7 +41,10 @@ PV_LIMIT_KEY = "G_SolarLimitPower"
 PV_BOOST_KEY = "G_SolarBoost"
 PV_WINDOW_KEY = "G_PeriodTime"
 OFF_PEAK_KEY = "G_OffPeakEnable"
-METER_WIRING_KEY = "G_ExternalSamplingCurWring"
+SAMPLING_KEY = "G_ExternalSamplingCurWring"
+METER_ADDRESS_KEY = "G_PowerMeterAddr"
+METER_TYPE_KEY = "G_PowerMeterType"
+WARM_UP_KEY = "G_FullContinueChargeEnable"
 TARIFF_KEY = "G_TimeSharingPrice"
 RATE_KEY = "G_ChargerRate"
 SMART_BOOST_TARGET = "solar_target_data"  # a DataTransfer, not a key: no read-back
@@ -58,13 +62,24 @@ RATE_RANGE = (0.0, 100.0)
 # modes, named as the integration users migrate from names them.
 PV_MODES = {"1&0": "Off", "1&1": "PV linkage", "1&2": "PV linkage plus"}
 PV_BOOSTS = {"1&Disable": "Off", "1&ManualBoost": "Manual", "1&SmartBoost": "Smart"}
-METER_WIRINGS = {"1": "1 phase", "3": "3 phases"}
+# How the charger measures the grid connection. Our brief read the key as the meter's
+# wiring (1 or 3 phases); the peer's newer code reads it as the sampling method, which fits
+# the capture (an Eastron SDM630 three-phase meter, three voltages, value "1"). See
+# docs/controls.md.
+SAMPLINGS = {"0": "CT 2000:1", "1": "Power meter", "2": "CT 3000:1"}
+# G_PowerMeterType as the peer writes it (the capture reads back a name: "Eastron SDM630")
+METER_TYPES = {"0": "none", "1": "Acrel DDS1352", "2": "Acrel DTSD1352 (3-phase)",
+               "3": "Eastron SDM230", "4": "Eastron SDM630 (3-phase)",
+               "5": "Eastron SDM120 MID", "6": "Eastron SDM72D MID (3-phase)",
+               "7": "DIN rail DTSU666 MID (3-phase)", "10": "CHINT DTSU666 MID (3-phase)",
+               "11": "CHINT DDSU666"}
 
 # Keys read back after a write with GetConfiguration by name. The THOR never
 # lists G_LCDCloseEnable, so its helper keeps what was written.
 READABLE_AFTER_WRITE = frozenset({
     MAX_CURRENT_KEY, LB_LIMIT_KEY, LB_ENABLE_KEY, SCHEDULE_KEY, PV_MODE_KEY, PV_LIMIT_KEY,
-    PV_BOOST_KEY, PV_WINDOW_KEY, OFF_PEAK_KEY, METER_WIRING_KEY, TARIFF_KEY, RATE_KEY})
+    PV_BOOST_KEY, PV_WINDOW_KEY, OFF_PEAK_KEY, SAMPLING_KEY, TARIFF_KEY, RATE_KEY,
+    METER_ADDRESS_KEY, METER_TYPE_KEY})
 
 
 class BadValue(ValueError):
@@ -204,11 +219,26 @@ def off_peak_to_wire(value: Any) -> tuple[str, str]:
     return ("1&Enable" if as_bool(value) else "1&Disable"), ""
 
 
-def meter_wiring_to_wire(value: Any) -> tuple[str, str]:
+def sampling_to_wire(value: Any) -> tuple[str, str]:
     text = str(value).strip()
-    if text in ("1.0", "3.0"):
+    if text in ("0.0", "1.0", "2.0"):
         text = text[0]
-    return _choice(METER_WIRINGS, "external meter wiring", text), ""
+    return _choice(SAMPLINGS, "external sampling", text), ""
+
+
+def meter_address_to_wire(value: Any) -> tuple[str, str]:
+    return f"{int(_in_range(value, 'power meter address', 1, 247, '(Modbus id)', 1))}", ""
+
+
+def meter_type_to_wire(value: Any) -> tuple[str, str]:
+    text = str(value).strip()
+    if text.endswith(".0") and text[:-2].isdigit():
+        text = text[:-2]
+    return _choice(METER_TYPES, "power meter type", text), ""
+
+
+def warm_up_to_wire(value: Any) -> tuple[str, str]:
+    return ("Enable" if as_bool(value) else "Disable"), ""
 
 
 def tariff_to_wire(value: Any) -> tuple[str, str]:
@@ -289,7 +319,10 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
     Setting(PV_BOOST_KEY, "THOR solar boost", pv_boost_to_wire),
     Setting(PV_WINDOW_KEY, "manual boost window", pv_window_to_wire),
     Setting(OFF_PEAK_KEY, "off-peak charging", off_peak_to_wire),
-    Setting(METER_WIRING_KEY, "external meter wiring", meter_wiring_to_wire),
+    Setting(SAMPLING_KEY, "external sampling", sampling_to_wire),
+    Setting(METER_ADDRESS_KEY, "power meter address", meter_address_to_wire),
+    Setting(METER_TYPE_KEY, "power meter type", meter_type_to_wire),
+    Setting(WARM_UP_KEY, "warm-up (continue charging when full)", warm_up_to_wire),
     Setting(TARIFF_KEY, "charger tariff", tariff_to_wire),
     Setting(RATE_KEY, "charger rate", rate_to_wire),
     Setting(SMART_BOOST_TARGET, "smart boost target", smart_boost_to_wire),
@@ -349,8 +382,10 @@ def helper_value(key: str, wire: str) -> Any:
         return PV_MODES.get(wire.strip(), wire)
     if key == PV_BOOST_KEY:
         return PV_BOOSTS.get(wire.strip(), wire)
-    if key == METER_WIRING_KEY:
-        return METER_WIRINGS.get(wire.strip(), wire)
+    if key == SAMPLING_KEY:
+        return SAMPLINGS.get(wire.strip(), wire)
+    if key == METER_ADDRESS_KEY:
+        return float(wire)
     if key == OFF_PEAK_KEY:
         return wire.strip().lower().endswith("enable")
     if key == PV_WINDOW_KEY:
@@ -415,7 +450,8 @@ HELPERS: tuple[Helper, ...] = (
     Helper("pv_boost_by", "input_datetime", staged=True),
     Helper("apply_pv_boost", "input_button"),
     Helper("off_peak", "input_boolean", OFF_PEAK_KEY),
-    Helper("meter_wiring", "input_select", METER_WIRING_KEY),
+    Helper("external_sampling", "input_select", SAMPLING_KEY),
+    Helper("meter_address", "input_number", METER_ADDRESS_KEY),
     Helper("tariff", "input_number", TARIFF_KEY),
 )
 HELPER_NAMES = frozenset(h.name for h in HELPERS)

@@ -1,0 +1,177 @@
+"""The charging plan: what the car needs by when, from the sun first, the grid for the rest.
+
+Pure Python, with the time passed in. The plan node (``growatt_thor.plan_node``) asks
+:func:`make_plan` again on every change and every few seconds; what was delivered in
+the meantime (by the sun or the grid) is simply no longer needed, so surplus used
+before the grid hours makes the grid part smaller.
+
+Rules (docs/plan.md):
+- ``need_kwh`` left, ``sun_kwh`` of it expected from surplus before departure (a
+  forecast; 0 without one). The grid part is ``need - sun``, at the charger's full
+  power ``power_kw`` (the installation limit).
+- With prices (slots of any length, e.g. a day-ahead sensor's hours), the grid part
+  goes into the cheapest slots between now and departure; equal prices: the later
+  slot (the sun may still come). Time without a price counts as dearer than any price.
+- Without prices (none given, or unusable), as late as possible before departure, and
+  the reason says so.
+- When even charging at full power from now on can't deliver the need, it says so at
+  once (``short_kwh``) and charges now.
+- The plan only asks for the grid hours; outside them it has no opinion and the solar
+  node (or nobody) decides (see ``thor/arbiter.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+FALLBACK_STEP = timedelta(minutes=15)  # how time without prices is cut into slots
+
+
+@dataclass(frozen=True)
+class Slot:
+    start: datetime
+    end: datetime
+    price: float | None  # None: no price known for this time
+
+
+@dataclass(frozen=True)
+class Plan:
+    charge_now: bool  # the grid part runs now: charge at full power
+    need_kwh: float
+    sun_kwh: float  # of the need, expected from surplus
+    grid_kwh: float  # of the need, planned from the grid
+    short_kwh: float  # what can't be delivered by departure even at full power
+    grid_start: datetime | None  # when the first planned grid slot starts
+    slots: tuple[tuple[datetime, datetime], ...] = field(default=())  # planned grid slots
+    cost: float | None = None  # of the grid part, at the slots' prices (None: unknown)
+    reason: str = ""
+
+
+def _window_slots(prices: list[Slot] | None, now: datetime, end: datetime) -> list[Slot]:
+    """Slots covering [now, end): the priced ones clipped to it, the gaps without price."""
+    out: list[Slot] = []
+    for s in sorted(prices or [], key=lambda s: s.start):
+        a, b = max(s.start, now), min(s.end, end)
+        if b > a and s.price is not None and math.isfinite(s.price):
+            if out and a < out[-1].end:  # overlapping data: keep the first
+                a = out[-1].end
+                if b <= a:
+                    continue
+            out.append(Slot(a, b, s.price))
+    gaps: list[Slot] = []
+    t = now
+    for s in out + [Slot(end, end, None)]:
+        while t < s.start:
+            step = min(t + FALLBACK_STEP, s.start)
+            gaps.append(Slot(t, step, None))
+            t = step
+        t = max(t, s.end)
+    return sorted(out + gaps, key=lambda s: s.start)
+
+
+def make_plan(now: datetime, departure: datetime | None, need_kwh: float, power_kw: float,
+              prices: list[Slot] | None = None, sun_kwh: float = 0.0,
+              prices_note: str = "") -> Plan:
+    """The plan for the time from ``now`` to ``departure`` (see the module docstring).
+
+    ``prices_note``: why there are no prices (e.g. "the price sensor is unavailable"),
+    said in the reason when falling back to "as late as possible".
+    """
+    need = max(0.0, need_kwh)
+    if need <= 0.005:
+        return Plan(False, 0.0, 0.0, 0.0, 0.0, None, reason="target reached: nothing to charge")
+    if departure is None:
+        return Plan(False, need, 0.0, 0.0, 0.0, None,
+                    reason="no departure time set: the plan waits (the sun may still charge)")
+    if power_kw <= 0:
+        return Plan(False, need, 0.0, 0.0, need, None, reason="the charger can deliver no power")
+    if departure <= now:
+        return Plan(False, need, 0.0, 0.0, need, None,
+                    reason=f"the departure ({departure:%Y-%m-%d %H:%M}) has passed: "
+                           f"{need:.1f} kWh short")
+    sun = min(max(0.0, sun_kwh), need)
+    grid = need - sun
+    hours_left = (departure - now).total_seconds() / 3600
+    possible = power_kw * hours_left
+    slots = _window_slots(prices, now, departure)
+    priced = any(s.price is not None for s in slots)
+    if possible + 1e-9 < need:
+        short = need - possible
+        return Plan(True, need, 0.0, possible, short, now, ((now, departure),),
+                    cost=_cost(slots, power_kw) if priced else None,
+                    reason=f"departure too soon: {possible:.1f} of {need:.1f} kWh fit at "
+                           f"{power_kw:.1f} kW by {departure:%H:%M}, {short:.1f} kWh short; "
+                           f"charging now")
+    if grid <= 0.005:
+        return Plan(False, need, sun, 0.0, 0.0, None,
+                    reason=f"{sun:.1f} kWh expected from the sun: no grid needed")
+    # cheapest first; equal prices (and no price at all): the later slot first
+    order = sorted(slots, key=lambda s: (math.inf if s.price is None else s.price,
+                                         -s.start.timestamp()))
+    chosen: list[Slot] = []
+    got = 0.0
+    for s in order:
+        if got >= grid - 1e-9:
+            break
+        chosen.append(s)
+        got += power_kw * (s.end - s.start).total_seconds() / 3600
+    chosen.sort(key=lambda s: s.start)
+    charge_now = any(s.start <= now < s.end for s in chosen)
+    start = chosen[0].start if chosen else None
+    cost = None
+    if chosen and all(s.price is not None for s in chosen):
+        cost = _cost(chosen, power_kw, limit_kwh=grid)
+    if priced:
+        how = "in the cheapest hours"
+    else:
+        how = "as late as possible" + (f" ({prices_note})" if prices_note else
+                                       " (no prices)")
+    return Plan(charge_now, need, sun, grid, 0.0, start,
+                tuple((s.start, s.end) for s in chosen), cost,
+                reason=f"{grid:.1f} kWh from the grid {how}, from {start:%H:%M}"
+                       + (f"; {sun:.1f} kWh expected from the sun" if sun else ""))
+
+
+def _cost(slots: list[Slot], power_kw: float, limit_kwh: float | None = None) -> float | None:
+    total, energy = 0.0, 0.0
+    for s in slots:
+        if s.price is None:
+            return None
+        e = power_kw * (s.end - s.start).total_seconds() / 3600
+        if limit_kwh is not None:
+            e = min(e, max(0.0, limit_kwh - energy))
+        total += e * s.price
+        energy += e
+    return round(total, 4)
+
+
+def parse_prices(raw: object) -> list[Slot]:
+    """Slots from a price sensor's attribute: ``[{"start", "end", "value"|"price"}, ...]``
+    (ISO times with a zone, as day-ahead integrations publish them). Raises ValueError."""
+    if not isinstance(raw, list) or not raw:
+        raise ValueError("no list of prices")
+    out = []
+    for item in raw[:1000]:
+        if not isinstance(item, dict):
+            raise ValueError(f"{item!r} is not a price slot")
+        try:
+            start = datetime.fromisoformat(str(item["start"]))
+            end = datetime.fromisoformat(str(item["end"]))
+            price = float(item.get("value", item.get("price")))
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{item!r} is not a price slot: {err}") from None
+        if start.tzinfo is None or end.tzinfo is None or end <= start or not math.isfinite(price):
+            raise ValueError(f"{item!r} is not a price slot (times need a zone, end > start)")
+        out.append(Slot(start, end, price))
+    return out
+
+
+def need_from_soc(soc: float, target: float, battery_kwh: float,
+                  efficiency: float = 0.9) -> float:
+    """kWh to charge (at the charger) to bring the car from ``soc`` to ``target`` %."""
+    if not (0 <= soc <= 100 and 0 <= target <= 100 and battery_kwh > 0 and 0 < efficiency <= 1):
+        raise ValueError(f"state of charge {soc} -> {target} % of {battery_kwh} kWh: "
+                         f"out of range")
+    return max(0.0, (target - soc) / 100 * battery_kwh / efficiency)

@@ -1,0 +1,90 @@
+"""thor/plan.py: hand-made days."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from growatt_thor.thor.plan import Slot, make_plan, need_from_soc, parse_prices
+
+TZ = timezone(timedelta(hours=1))
+T0 = datetime(2026, 12, 1, 18, 0, tzinfo=TZ)  # plugged in at 18:00
+DEPART = T0 + timedelta(hours=13)  # 07:00 next morning
+KW = 11.0  # 16 A on 3 phases
+
+
+def hourly(prices: list[float], start: datetime = T0) -> list[Slot]:
+    return [Slot(start + timedelta(hours=h), start + timedelta(hours=h + 1), p)
+            for h, p in enumerate(prices)]
+
+
+def test_a_sunny_day_needs_no_grid():
+    p = make_plan(T0, DEPART, need_kwh=20, power_kw=KW, prices=hourly([0.3] * 13), sun_kwh=25)
+    assert (p.grid_kwh, p.sun_kwh, p.charge_now, p.grid_start) == (0.0, 20, False, None)
+    assert "no grid needed" in p.reason
+
+
+def test_a_grey_day_fills_in_the_cheapest_hours():
+    # night prices: 18:00 dear, cheapest at 02:00-04:00
+    prices = [0.40, 0.38, 0.35, 0.30, 0.25, 0.20, 0.15, 0.10, 0.08, 0.09, 0.12, 0.20, 0.30]
+    p = make_plan(T0, DEPART, need_kwh=20, power_kw=KW, prices=hourly(prices), sun_kwh=0)
+    assert p.grid_kwh == 20 and not p.charge_now
+    assert [s.hour for s, _ in p.slots] == [2, 3]  # 0.08 and 0.09: 22 kWh >= 20
+    assert p.grid_start == T0 + timedelta(hours=8)
+    assert p.cost == pytest.approx(11 * 0.08 + 9 * 0.09)
+    assert "cheapest hours, from 02:00" in p.reason
+    # at 02:30 it charges
+    now = T0 + timedelta(hours=8, minutes=30)
+    assert make_plan(now, DEPART, 15, KW, hourly(prices)).charge_now
+
+
+def test_equal_prices_go_as_late_as_possible():
+    p = make_plan(T0, DEPART, need_kwh=10, power_kw=KW, prices=hourly([0.3] * 13))
+    assert [s.hour for s, _ in p.slots] == [6]  # the last hour before 07:00
+
+
+def test_a_departure_too_soon_for_the_need_says_so_at_once():
+    soon = T0 + timedelta(hours=1)
+    p = make_plan(T0, soon, need_kwh=30, power_kw=KW, prices=hourly([0.3]))
+    assert p.charge_now and p.short_kwh == pytest.approx(19.0)
+    assert "departure too soon" in p.reason and "19.0 kWh short" in p.reason
+    past = make_plan(T0, T0 - timedelta(minutes=1), need_kwh=5, power_kw=KW)
+    assert not past.charge_now and past.short_kwh == 5 and "has passed" in past.reason
+
+
+def test_no_prices_falls_back_to_as_late_as_possible_and_says_why():
+    p = make_plan(T0, DEPART, need_kwh=11, power_kw=KW, prices=None,
+                  prices_note="sensor.prices is unavailable")
+    assert p.grid_start == DEPART - timedelta(hours=1) and p.cost is None
+    assert "as late as possible (sensor.prices is unavailable)" in p.reason
+    # prices that stop at midnight: the unknown hours count as dearer than any price
+    p = make_plan(T0, DEPART, need_kwh=11, power_kw=KW, prices=hourly([0.9] * 6))
+    assert [s.hour for s, _ in p.slots] == [23]
+
+
+def test_target_reached_and_no_departure():
+    assert make_plan(T0, DEPART, 0, KW).reason.startswith("target reached")
+    assert "no departure time" in make_plan(T0, None, 5, KW).reason
+
+
+def test_prices_from_a_day_ahead_attribute():
+    raw = [{"start": "2026-12-01T18:00:00+01:00", "end": "2026-12-01T19:00:00+01:00",
+            "value": 0.31}, {"start": "2026-12-01T19:00:00+01:00",
+                             "end": "2026-12-01T20:00:00+01:00", "price": "0.29"}]
+    assert [s.price for s in parse_prices(raw)] == [0.31, 0.29]
+    for bad in (None, [], [{"start": "x"}], [{"start": "2026-12-01T18:00:00",
+                                               "end": "2026-12-01T19:00:00", "value": 1}],
+                [{"start": "2026-12-01T19:00:00+01:00", "end": "2026-12-01T18:00:00+01:00",
+                  "value": 1}], [{"start": "2026-12-01T18:00:00+01:00",
+                                  "end": "2026-12-01T19:00:00+01:00", "value": "nan"}]):
+        with pytest.raises(ValueError):
+            parse_prices(bad)
+
+
+def test_need_from_the_cars_state_of_charge():
+    assert need_from_soc(40, 80, 60, efficiency=1.0) == pytest.approx(24.0)
+    assert need_from_soc(40, 80, 60) == pytest.approx(24 / 0.9)
+    assert need_from_soc(90, 80, 60) == 0.0
+    with pytest.raises(ValueError):
+        need_from_soc(120, 80, 60)
