@@ -37,7 +37,7 @@ from . import __version__
 from .adapter import load_config, notify_ha, publish_state
 from .link import LinkSettings
 from .server import CentralSystem, tls_context
-from .thor import controls
+from .thor import arbiter, controls
 from .thor.controls import BadValue
 from .thor.config import ChargerConfig, HubConfig, slug
 from .thor import diagnostics
@@ -447,6 +447,28 @@ class GrowattThorHub(ADAPI):
         """``G_ChargerRate`` (only ever seen read; its unit is unconfirmed)."""
         return self.set_config(controls.RATE_KEY, rate, charger_id, source)
 
+    # one decision per charger: nodes state demands, the arbiter decides (thor/arbiter.py)
+
+    def demand(self, owner: str, charger_id: str | None = None, charge: bool | None = None,
+               current: float | None = None, priority: int = arbiter.SOLAR,
+               reason: str = "") -> dict[str, Any]:
+        """``owner`` (a node's name) wants the charger charging (``charge`` True), not
+        charging (False) or has no opinion (None), at ``current`` A. Replaces the owner's
+        previous demand; returns the decision (docs/nodes.md "Who decides")."""
+        d = arbiter.Demand(str(owner), int(priority), charge,
+                           None if current is None else float(current), str(reason)[:200])
+        return self._on_loop(lambda w: w.put_demand(d), charger_id)
+
+    def withdraw(self, owner: str, charger_id: str | None = None) -> dict[str, Any]:
+        """The owner no longer has a demand."""
+        return self._on_loop(lambda w: w.withdraw(str(owner)), charger_id)
+
+    def decision(self, charger_id: str | None = None) -> dict[str, Any]:
+        return self._on_loop(lambda w: {"decision": w.decision.describe(),
+                                        "charge": w.decision.charge,
+                                        "current": w.decision.current,
+                                        "by": w.decision.by}, charger_id)
+
     def claim_control(self, owner: str, what: str, charger_id: str | None = None) -> None:
         """A node says it drives the charger (``what``: for the log and the refusal).
 
@@ -658,6 +680,10 @@ class GrowattThorHub(ADAPI):
         if topic == "state":
             self._dirty.add(charger_id)
             self._wake.set()
+        elif topic in ("status", "transaction_started", "transaction_stopped"):
+            writer = self.writers.get(charger_id)
+            if writer is not None and writer.demands:  # a plug-in may let a start go
+                writer.arbitrate(topic)
         data = jsonable(payload)
         if topic == "config":
             await self._check_zone(charger_id)

@@ -108,6 +108,17 @@ class ThorNode(ADAPI):
 
     # --- what a node can ask for (all through the write queue) ------------------------
 
+    def demand(self, charge: bool | None = None, current: float | None = None,
+               priority: int = 10, reason: str = "") -> dict[str, Any]:
+        """What this node wants of the charger; the hub's arbiter decides among all
+        nodes' demands (docs/nodes.md "Who decides"). Returns the decision."""
+        return self.hub.demand(self.name, self.charger_id, charge=charge, current=current,
+                               priority=priority, reason=reason)
+
+    def withdraw(self) -> dict[str, Any]:
+        """This node no longer wants anything of the charger."""
+        return self.hub.withdraw(self.name, self.charger_id)
+
     def set_current(self, amps: Any) -> dict[str, Any]:
         return self.hub.set_max_current(amps, self.charger_id, source=f"node {self.name}")
 

@@ -35,6 +35,7 @@ from pydantic import Field, model_validator
 from .adapter import NOT_A_VALUE
 from .node import NodeConfig, ThorNode
 from .thor import controls
+from .thor.arbiter import SOLAR
 from .thor.solar import (
     MODES,
     SolarController,
@@ -121,8 +122,6 @@ class SolarSurplus(ThorNode):
         cfg: SolarConfig = self.cfg
         self.controller = SolarController(SolarSettings())
         self.ev = EvPowerEstimate()
-        self._last_current: int | None = None
-        self._last_charge: bool | None = None
         self.mode_helper = f"input_select.{cfg.helper_prefix}_solar_mode"
         self.phases_helper = f"input_select.{cfg.helper_prefix}_solar_phases"
         sensors = [cfg.grid_power_sensor, cfg.pv_power_sensor, cfg.house_power_sensor,
@@ -233,7 +232,7 @@ class SolarSurplus(ThorNode):
             # The charger's own PV mode drives it from its external meter: two controllers
             # on one charger would fight, so this node stands back and says why.
             self.hub.release_control(self.name, self.charger_id)
-            self._last_current = self._last_charge = None
+            self.withdraw()
             label = controls.PV_MODES.get(own, own)
             await self.publish("solar_mode", s.mode, friendly_name="THOR solar mode",
                                phases=s.phases)
@@ -259,24 +258,14 @@ class SolarSurplus(ThorNode):
                            else d.current, unit_of_measurement="A",
                            friendly_name="THOR solar target current")
         if s.mode == "off":
-            self._last_current = self._last_charge = None
+            self.withdraw()
             return
-        reported = to_float((charger.get("config") or {}).get("G_MaxCurrent"))
-        if (self._last_current is not None and reported != self._last_current
-                and not self.hub.write_pending("G_MaxCurrent", self.charger_id)):
-            self._last_current = None  # someone else changed it: ask again
-        if d.current is not None and d.charge is not False and d.current != self._last_current:
-            self._last_current = d.current
-            self.set_current(d.current)
-        if d.charge is not None and d.charge != self._last_charge:
-            self._last_charge = d.charge
-            try:
-                if d.charge:
-                    self.start_charging()
-                else:
-                    self.stop_charging()
-            except ValueError as err:  # e.g. the card policy: no starts from HA
-                await self.publish("solar_status", f"refused: {err}"[:250],
-                                   friendly_name="THOR solar status")
-        elif d.charge is None:
-            self._last_charge = None
+        # a demand, not a write: the hub's arbiter weighs it against the other nodes'
+        # (a charging plan's grid hours win) and sends what it decides through the queue
+        try:
+            self.demand(charge=d.charge,
+                        current=None if d.charge is False else d.current,
+                        priority=SOLAR, reason=f"solar {s.mode}: {d.reason}"[:200])
+        except ValueError as err:  # e.g. the card policy: no starts from HA
+            await self.publish("solar_status", f"refused: {err}"[:250],
+                               friendly_name="THOR solar status")

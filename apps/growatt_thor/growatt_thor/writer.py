@@ -26,6 +26,7 @@ from ocpp.v16 import call
 
 from .link import CallFailed, ChargerLink
 from .thor import controls
+from .thor.arbiter import Decision, Demand, arbitrate
 from .thor.controls import BadValue
 from .thor.dialect import VENDOR_ID
 from .thor.state import ChargerState
@@ -42,6 +43,7 @@ from .thor.writequeue import (
 
 MSG_APP_CONFIG_MODE = "appconfigmode"
 TRANSACTION = "transaction"  # the slot start and stop share: the latest intent wins
+PLUGGED = frozenset({"Preparing", "SuspendedEV", "SuspendedEVSE"})  # a start can work
 ACCESS_POINT = "access_point"
 _OK = ("Accepted", "RebootRequired")
 HISTORY = 50  # answered writes kept for the queue's state and the diagnostics
@@ -111,6 +113,11 @@ class ChargerWriter:
         # nodes of the pack that drive this charger themselves: owner -> what it does.
         # While one does, the charger's own solar mode can't be switched on.
         self.claims: dict[str, str] = {}
+        # the nodes' demands and the one decision made of them (thor/arbiter.py)
+        self.demands: dict[str, Demand] = {}
+        self.decision = Decision(None, None, None, None, "")
+        self._applied_current: int | None = None
+        self._last_status = ""
 
     # --- requests (synchronous: they only queue) ---------------------------------------
 
@@ -236,6 +243,55 @@ class ChargerWriter:
 
     def wake(self) -> None:
         self._wake.set()
+
+    # --- demands: one decision per charger ---------------------------------------------
+
+    def put_demand(self, demand: Demand) -> dict[str, Any]:
+        """A node's demand (replacing its previous one); the decision is applied at once."""
+        self.demands[demand.owner] = demand
+        if demand.charge is not None or demand.current is not None:
+            self.claims.setdefault(demand.owner, f"demand, priority {demand.priority}")
+        return self.arbitrate()
+
+    def withdraw(self, owner: str) -> dict[str, Any]:
+        self.demands.pop(owner, None)
+        if self.claims.get(owner, "").startswith("demand"):
+            del self.claims[owner]
+        return self.arbitrate()
+
+    def arbitrate(self, source: str = "") -> dict[str, Any]:
+        """Turn the demands into requests, on changes only (like a node would):
+        the current when the decision's current changes (or the charger reports
+        another and nothing is waiting), a start when the decision turns to charge or
+        the car is plugged in while it says so, a stop when it turns to not charging."""
+        prev = self.decision
+        dec = self.decision = arbitrate(self.demands.values(), self.s.max_current)
+        who = dec.by or dec.current_by or "nobody"
+        src = f"arbiter ({who}{', ' + source if source else ''})"
+        status, tx = self.state.status, self.state.transaction_id
+        plugged_now = status in PLUGGED and self._last_status not in PLUGGED
+        self._last_status = status
+        if dec.current is not None and dec.charge is not False:
+            reported = self.state.config.get(controls.MAX_CURRENT_KEY)
+            drifted = (reported is not None and self._applied_current is not None
+                       and not controls.same_value(controls.MAX_CURRENT_KEY, reported,
+                                                   str(self._applied_current))
+                       and not self.queue.is_waiting(controls.MAX_CURRENT_KEY))
+            if dec.current != self._applied_current or drifted:
+                self._applied_current = dec.current
+                self.set_config(controls.MAX_CURRENT_KEY, dec.current, src)
+        elif dec.current is None:
+            self._applied_current = None
+        if dec.charge is True and tx is None and status in PLUGGED \
+                and (prev.charge is not True or plugged_now):
+            self.start(src)
+        elif dec.charge is False and prev.charge is not False and tx is not None:
+            self.stop(src)
+        if dec != prev:
+            self.log.info("%s: decision: %s", self.id, dec.describe())
+            self._changed()
+        return {"charge": dec.charge, "current": dec.current, "by": dec.by,
+                "current_by": dec.current_by, "reason": dec.reason}
 
     # --- the loop ---------------------------------------------------------------------
 
@@ -423,6 +479,11 @@ class ChargerWriter:
         info["last_apply"] = self.last_apply
         if self.claims:
             info["driven_by"] = dict(self.claims)
+        if self.demands:
+            info["decision"] = self.decision.describe()
+            info["demands"] = {d.owner: {"priority": d.priority, "charge": d.charge,
+                                         "current": d.current, "reason": d.reason}
+                               for d in self.demands.values()}
         return info
 
     def _changed(self) -> None:
