@@ -100,6 +100,9 @@ def test_the_package_file_defines_every_default_helper():
     from growatt_thor.solar_node import SETTING_HELPERS
     solar = {f"input_number.growatt_thor_{h}" for h in SETTING_HELPERS.values()}
     solar |= {"input_select.growatt_thor_solar_mode", "input_select.growatt_thor_solar_phases"}
-    assert set(controls.helper_ids().values()) | export | solar == defined
+    from growatt_thor.plan_node import helper_ids as plan_ids
+
+    plan = set(plan_ids("growatt_thor").values())
+    assert set(controls.helper_ids().values()) | export | solar | plan == defined
     modes = package["input_select"]["growatt_thor_charger_mode"]["options"]
     assert modes == list(controls.CHARGER_MODES.values())

@@ -93,6 +93,9 @@ def _queue_attributes(s: ChargerState) -> dict[str, Any]:
         # partly applied (which step), never silently half-done
         "last_apply": q.get("last_apply") or "none",
         "driven_by": q.get("driven_by") or "none",
+        # the arbiter's decision among the nodes' demands (thor/arbiter.py)
+        "decision": q.get("decision") or "none",
+        "demands": q.get("demands") or "none",
     }
 
 

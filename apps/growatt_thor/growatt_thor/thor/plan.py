@@ -29,6 +29,11 @@ from datetime import datetime, timedelta
 FALLBACK_STEP = timedelta(minutes=15)  # how time without prices is cut into slots
 
 
+def kwh(x: float) -> str:
+    """An energy for a reason text: 0.1 kWh steps, finer below 1 kWh."""
+    return f"{x:.1f}" if abs(x) >= 1 else f"{x:.2f}"
+
+
 @dataclass(frozen=True)
 class Slot:
     start: datetime
@@ -90,7 +95,7 @@ def make_plan(now: datetime, departure: datetime | None, need_kwh: float, power_
     if departure <= now:
         return Plan(False, need, 0.0, 0.0, need, None,
                     reason=f"the departure ({departure:%Y-%m-%d %H:%M}) has passed: "
-                           f"{need:.1f} kWh short")
+                           f"{kwh(need)} kWh short")
     sun = min(max(0.0, sun_kwh), need)
     grid = need - sun
     hours_left = (departure - now).total_seconds() / 3600
@@ -101,12 +106,12 @@ def make_plan(now: datetime, departure: datetime | None, need_kwh: float, power_
         short = need - possible
         return Plan(True, need, 0.0, possible, short, now, ((now, departure),),
                     cost=_cost(slots, power_kw) if priced else None,
-                    reason=f"departure too soon: {possible:.1f} of {need:.1f} kWh fit at "
-                           f"{power_kw:.1f} kW by {departure:%H:%M}, {short:.1f} kWh short; "
+                    reason=f"departure too soon: {kwh(possible)} of {kwh(need)} kWh fit at "
+                           f"{power_kw:.1f} kW by {departure:%H:%M}, {kwh(short)} kWh short; "
                            f"charging now")
     if grid <= 0.005:
         return Plan(False, need, sun, 0.0, 0.0, None,
-                    reason=f"{sun:.1f} kWh expected from the sun: no grid needed")
+                    reason=f"{kwh(sun)} kWh expected from the sun: no grid needed")
     # cheapest first; equal prices (and no price at all): the later slot first
     order = sorted(slots, key=lambda s: (math.inf if s.price is None else s.price,
                                          -s.start.timestamp()))
@@ -130,8 +135,8 @@ def make_plan(now: datetime, departure: datetime | None, need_kwh: float, power_
                                        " (no prices)")
     return Plan(charge_now, need, sun, grid, 0.0, start,
                 tuple((s.start, s.end) for s in chosen), cost,
-                reason=f"{grid:.1f} kWh from the grid {how}, from {start:%H:%M}"
-                       + (f"; {sun:.1f} kWh expected from the sun" if sun else ""))
+                reason=f"{kwh(grid)} kWh from the grid {how}, from {start:%H:%M}"
+                       + (f"; {kwh(sun)} kWh expected from the sun" if sun else ""))
 
 
 def _cost(slots: list[Slot], power_kw: float, limit_kwh: float | None = None) -> float | None:

@@ -1,0 +1,232 @@
+"""The charging plan node: the car ready by departure, sun first, cheapest grid hours after.
+
+apps.yaml::
+
+    growatt_thor_plan:
+      module: growatt_thor.plan_node
+      class: ChargingPlan
+      dependencies: [growatt_thor_hub]
+      # price_sensor: sensor.nordpool_kwh_nl_eur   # day-ahead prices (optional)
+      # price_attributes: [raw_today, raw_tomorrow] # lists of {start, end, value}
+      # soc_sensor: sensor.car_battery             # the car's state of charge, %
+      # battery_kwh: 60                             # with soc_sensor: target in %
+      # solar_forecast_sensor: sensor.solar_surplus_forecast_kwh   # expected surplus
+      # phases: 3                                   # the charger's power: limit x phases x 230 V
+
+The helpers (the pack's HA package): ``input_boolean.<prefix>_plan`` (on/off),
+``input_number.<prefix>_plan_energy`` (kWh the car needs) or, with ``soc_sensor``,
+``input_number.<prefix>_plan_target_soc`` (%), and ``input_datetime.<prefix>_plan_departure``.
+
+Every ``interval`` seconds and on every change it asks :func:`thor.plan.make_plan` and
+states a demand to the hub's arbiter: charge at the installation limit (priority 50)
+while a planned grid slot runs or the departure is too close; at the target, not
+charging (priority 5: a solar node may still top up from surplus); else nothing (the
+solar node, or nobody, decides). Entities: ``sensor.<charger prefix>_plan_status`` (why),
+``_plan_need_kwh``, ``_plan_sun_kwh``, ``_plan_grid_kwh``, ``_plan_grid_start``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field, model_validator
+
+from .adapter import NOT_A_VALUE
+from .node import NodeConfig, ThorNode
+from .thor.arbiter import PLAN
+from .thor.plan import Plan, make_plan, need_from_soc, parse_prices
+
+AT_TARGET = 5  # the plan's "stop" at the target: below the solar node's 10
+VOLTS = 230.0
+
+
+class PlanConfig(NodeConfig):
+    helper_prefix: str = "growatt_thor"
+    price_sensor: str | None = None
+    price_attributes: list[str] = Field(default_factory=lambda: ["raw_today", "raw_tomorrow"])
+    soc_sensor: str | None = None
+    battery_kwh: float | None = Field(None, gt=0, le=300)
+    efficiency: float = Field(0.9, gt=0.3, le=1.0)
+    solar_forecast_sensor: str | None = None
+    solar_share: float = Field(1.0, ge=0, le=1,
+                               description="of the forecast surplus, how much to count on")
+    phases: int = Field(3, ge=1, le=3)
+    interval: float = Field(10.0, ge=0.5, le=600)
+
+    @model_validator(mode="after")
+    def _battery_with_soc(self) -> PlanConfig:
+        if self.soc_sensor and not self.battery_kwh:
+            raise ValueError("soc_sensor needs battery_kwh (the car's usable battery, kWh)")
+        return self
+
+
+def helper_ids(prefix: str) -> dict[str, str]:
+    """The plan's helpers (in the pack's HA package with the default prefix)."""
+    return {"on": f"input_boolean.{prefix}_plan", "energy": f"input_number.{prefix}_plan_energy",
+            "target_soc": f"input_number.{prefix}_plan_target_soc",
+            "departure": f"input_datetime.{prefix}_plan_departure"}
+
+
+def as_datetime(value: Any, tz: Any) -> datetime | None:
+    """An input_datetime's state ("2026-12-02 07:30:00") in the charger's zone."""
+    if value in NOT_A_VALUE or value is None:
+        return None
+    try:
+        dt = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return dt.replace(tzinfo=tz) if dt.tzinfo is None else dt
+
+
+class ChargingPlan(ThorNode):
+    Config = PlanConfig
+
+    async def on_start(self) -> None:
+        self.ids = helper_ids(self.cfg.helper_prefix)
+        self._key: tuple[Any, ...] | None = None  # what the user asked; a change restarts
+        self._base_wh = 0.0  # energy delivered when the plan started
+        self._closed_wh = 0.0  # energy of the sessions that ended since the node started
+        self._tx: int | None = None
+        self._tx_wh = 0.0
+        self._last: str | None = None
+        for eid in [*self.ids.values(), self.cfg.price_sensor, self.cfg.soc_sensor,
+                    self.cfg.solar_forecast_sensor]:
+            if eid:
+                await self.listen_state(self._changed, eid, namespace=self.ha_namespace)
+                if eid == self.cfg.price_sensor:
+                    for attr in self.cfg.price_attributes:
+                        await self.listen_state(self._changed, eid, attribute=attr,
+                                                namespace=self.ha_namespace)
+        await self.run_every(self._tick, "now+1", self.cfg.interval)
+
+    async def _changed(self, *args: Any, **kwargs: Any) -> None:
+        await self.decide()
+
+    async def _tick(self, kwargs: Any) -> None:
+        await self.decide()
+
+    async def on_update(self, charger: dict[str, Any]) -> None:
+        self._track_energy(charger)
+        await self.decide()
+
+    def _track_energy(self, charger: dict[str, Any]) -> None:
+        tx = charger.get("transaction_id")
+        wh = float((charger.get("meter") or {}).get("energy_wh") or 0.0)
+        if tx != self._tx:
+            self._closed_wh += self._tx_wh  # the previous session's energy stays counted
+            self._tx, self._tx_wh = tx, 0.0
+        if tx is not None:
+            self._tx_wh = max(self._tx_wh, wh)
+
+    def delivered_wh(self) -> float:
+        return self._closed_wh + self._tx_wh
+
+    async def _state(self, eid: str | None, **kw: Any) -> Any:
+        return None if not eid else await self.get_state(eid, namespace=self.ha_namespace, **kw)
+
+    async def _prices(self) -> tuple[list | None, str]:
+        sensor = self.cfg.price_sensor
+        if not sensor:
+            return None, "no price sensor"
+        if await self._state(sensor) in NOT_A_VALUE:
+            return None, f"{sensor} is unavailable"
+        slots = []
+        for attr in self.cfg.price_attributes:
+            raw = await self._state(sensor, attribute=attr)
+            if raw in (None, [], ""):
+                continue  # tomorrow's prices come in the afternoon
+            try:
+                slots += parse_prices(raw)
+            except ValueError as err:
+                return None, f"{sensor}.{attr} has no usable prices ({err})"[:200]
+        return (slots, "") if slots else (None, f"{sensor} has no prices")
+
+    async def decide(self) -> None:
+        charger = self.charger
+        if charger is None:
+            return
+        self._track_energy(charger)
+        on = str(await self._state(self.ids["on"])).lower() == "on"
+        tz = self.hub.charger_tz
+        now = (await self.get_now()).astimezone(tz)
+        departure = as_datetime(await self._state(self.ids["departure"]), tz)
+        if not on:
+            self.withdraw()
+            await self._publish(None, "off")
+            return
+        try:
+            need, key = await self._need()
+        except ValueError as err:
+            self.withdraw()
+            await self._publish(None, f"no plan: {err}")
+            return
+        key = (key, departure)
+        if key != self._key:  # a new plan: count what is delivered from now on
+            self._key, self._base_wh = key, self.delivered_wh()
+        left = need - (self.delivered_wh() - self._base_wh) / 1000 \
+            if self.cfg.soc_sensor is None else need
+        limit = self.installation_limit
+        power_kw = limit * self.cfg.phases * VOLTS / 1000
+        prices, note = await self._prices()
+        sun = 0.0
+        forecast = await self._state(self.cfg.solar_forecast_sensor)
+        try:
+            sun = max(0.0, float(forecast)) * self.cfg.solar_share if forecast is not None \
+                else 0.0
+        except (TypeError, ValueError):
+            sun = 0.0
+        plan = make_plan(now, departure, left, power_kw, prices, sun, prices_note=note)
+        try:
+            if plan.charge_now:
+                self.demand(charge=True, current=limit, priority=PLAN, reason=plan.reason)
+            elif plan.need_kwh <= 0:
+                self.demand(charge=False, priority=AT_TARGET, reason=plan.reason)
+            else:
+                self.withdraw()
+        except ValueError as err:  # e.g. the card policy: no starts from HA
+            await self._publish(plan, f"refused: {err}")
+            return
+        await self._publish(plan, plan.reason)
+
+    async def _need(self) -> tuple[float, Any]:
+        """kWh still to charge, and what the user asked (a change starts a new plan)."""
+        if self.cfg.soc_sensor:
+            soc = await self._state(self.cfg.soc_sensor)
+            target = await self._state(self.ids["target_soc"])
+            try:
+                return need_from_soc(float(soc), float(target), float(self.cfg.battery_kwh),
+                                     self.cfg.efficiency), ("soc", target)
+            except (TypeError, ValueError):
+                raise ValueError(f"the car's state of charge ({self.cfg.soc_sensor} = {soc!r}) "
+                                 f"or the target ({target!r}) is not a number") from None
+        energy = await self._state(self.ids["energy"])
+        try:
+            kwh = float(energy)
+        except (TypeError, ValueError):
+            raise ValueError(f"{self.ids['energy']} = {energy!r} is not a number") from None
+        if not 0 <= kwh <= 300:
+            raise ValueError(f"{kwh:g} kWh is outside 0..300 kWh")
+        return kwh, ("energy", kwh)
+
+    async def _publish(self, plan: Plan | None, status: str) -> None:
+        if status != self._last:
+            self._last = status
+            self.log(f"plan: {status}")
+        await self.publish("plan_status", status[:250], friendly_name="THOR plan",
+                           charge_now=bool(plan and plan.charge_now),
+                           short_kwh=round(plan.short_kwh, 2) if plan else 0,
+                           cost=plan.cost if plan and plan.cost is not None else "unknown",
+                           slots=", ".join(f"{a:%H:%M:%S}-{b:%H:%M:%S}"
+                                           for a, b in (plan.slots if plan else ())) or "none")
+        for key, value, name in (("plan_need_kwh", plan and plan.need_kwh, "THOR plan need"),
+                                 ("plan_sun_kwh", plan and plan.sun_kwh, "THOR plan from sun"),
+                                 ("plan_grid_kwh", plan and plan.grid_kwh,
+                                  "THOR plan from grid")):
+            await self.publish(key, "unknown" if value is None else round(value, 2),
+                               unit_of_measurement="kWh", friendly_name=name)
+        start = plan.grid_start.isoformat(timespec="seconds") if plan and plan.grid_start \
+            else "none"
+        extra = {"device_class": "timestamp"} if start != "none" else {}
+        await self.publish("plan_grid_start", start, friendly_name="THOR plan grid from",
+                           **extra)
