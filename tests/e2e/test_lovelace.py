@@ -61,6 +61,8 @@ async def test_lovelace_dashboard_live_and_its_controls_reach_the_charger(tmp_pa
     apps["growatt_thor_solar"] = {"module": "growatt_thor.solar_node", "class": "SolarSurplus",
                                   "dependencies": ["growatt_thor_hub"],
                                   "grid_power_sensor": f"sensor.{P}_grid_power"}
+    apps["growatt_thor_plan"] = {"module": "growatt_thor.plan_node", "class": "ChargingPlan",
+                                 "dependencies": ["growatt_thor_hub"]}
     ad = AppDaemon(tmp_path / "ad", apps,
                    plugins={"HASS": {"type": "hass", "ha_url": ha.url, "token": ha.token}})
     sim = sim_for(port)
@@ -84,7 +86,8 @@ async def test_lovelace_dashboard_live_and_its_controls_reach_the_charger(tmp_pa
         await asyncio.to_thread(browser.goto, f"{ha.url}/growatt-thor/charger")
         energy = f"{int(sim.session.energy_wh) / 1000:.3f}"
         expected = ("Charging", "Stop charging", "Max current", "HA + RFID (app)",
-                    "Auto-charge from", "Solar charging", "Grid meter", "Last sessions")
+                    "Auto-charge from", "Solar charging", "Grid meter", "Last sessions",
+                    "Charging plan")
 
         async def shown() -> bool:
             try:
