@@ -23,6 +23,18 @@ def test_the_frame_log_is_bounded_in_count_and_size():
     assert len(sent["frame"]) < FRAME_CHARS + 40 and "40000 characters" in sent["frame"]
 
 
+def test_the_frame_log_keeps_to_its_character_budget():
+    log = FrameLog(size=200, budget=10_000)
+    for n in range(100):
+        log.inbound(T, "m" * 999 + str(n % 10))  # 1,000 characters each
+    kept = [f["frame"] for f in log.dump()["received"]]
+    assert len(kept) == 10 and kept[-1].endswith("9")
+    assert sum(len(f) for f in kept) <= 10_000
+    for _ in range(300):
+        log.inbound(T, "[]")  # small frames: the count bound again
+    assert len(log.received) == 200 and log._chars["received"] == 400
+
+
 def test_secrets_and_cards_are_redacted_when_dumped():
     log = FrameLog()
     log.inbound(T, '[3,"1",{"configurationKey":[{"key":"G_Authentication","value":"s3cret",'

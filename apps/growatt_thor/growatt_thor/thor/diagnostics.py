@@ -18,7 +18,8 @@ from typing import Any
 
 from .dialect import REDACTED, SECRET_KEYS, redact_config
 
-FRAMES = 200  # per direction and charger
+FRAMES = 200  # per direction and charger ...
+FRAME_BUDGET = 64_000  # ... or as many of the last as fit in this many characters
 FRAME_CHARS = 4000  # a longer frame is kept cut, with its length
 WARNINGS = 100
 # apps.yaml settings whose values are secrets wherever they appear
@@ -26,11 +27,15 @@ SECRET_SETTINGS = ("password", "token", "secret", "keyfile")
 
 
 class FrameLog:
-    """The last ``FRAMES`` frames received and sent: ``(time, text)``."""
+    """The last ``FRAMES`` frames received and sent, ``(time, text)``, at most
+    ``FRAME_BUDGET`` characters each way: a THOR at home (a MeterValues every 120 s)
+    keeps 200; a site at one message a second the last minute or so."""
 
-    def __init__(self, size: int = FRAMES) -> None:
+    def __init__(self, size: int = FRAMES, budget: int = FRAME_BUDGET) -> None:
         self.received: deque[tuple[datetime, str]] = deque(maxlen=size)
         self.sent: deque[tuple[datetime, str]] = deque(maxlen=size)
+        self.budget = budget
+        self._chars = {"received": 0, "sent": 0}
 
     @staticmethod
     def _cut(text: str) -> str:
@@ -38,11 +43,21 @@ class FrameLog:
             return text
         return f"{text[:FRAME_CHARS]}... ({len(text)} characters)"
 
+    def _add(self, name: str, frames: deque[tuple[datetime, str]], when: datetime,
+             text: str) -> None:
+        text = self._cut(text)
+        if len(frames) == frames.maxlen:
+            self._chars[name] -= len(frames[0][1])
+        frames.append((when, text))
+        self._chars[name] += len(text)
+        while self._chars[name] > self.budget and len(frames) > 1:
+            self._chars[name] -= len(frames.popleft()[1])
+
     def inbound(self, when: datetime, text: str) -> None:
-        self.received.append((when, self._cut(text)))
+        self._add("received", self.received, when, text)
 
     def outbound(self, when: datetime, text: str) -> None:
-        self.sent.append((when, self._cut(text)))
+        self._add("sent", self.sent, when, text)
 
     def dump(self) -> dict[str, list[dict[str, str]]]:
         return {name: [{"at": t.isoformat(), "frame": redact_frame(f, id_tags=True)}

@@ -1,0 +1,380 @@
+"""Benchmark: solar charging judged by the money it saves a driver with a need and a deadline.
+
+    .venv/bin/python -m bench.money [--per-kind 3] [--phases 1,3] [--scenarios ...]
+                                    [--tariffs ...] [--json out.json]
+
+Each scenario-day replays the synthetic days of ``bench/solar.py`` (PV and house at 10 s,
+the THOR model with the pack's write queue decisions) for a car that arrives with a state
+of charge and must reach a target by its departure:
+
+- ``home``: at home all day, 08:00-18:00, 60 kWh battery, 50 -> 80 %;
+- ``commuter``: plugged in 18:00 to 07:30 the next morning, 40 -> 80 %;
+- ``weekly``: plugged in Saturday 09:00 to Monday 07:00 (46 h), 20 -> 80 %.
+
+Tariffs (per kWh; hourly):
+- ``flat``: import 0.30, feed-in 0.08;
+- ``tou``: import 0.22 from 23:00 to 07:00 and 0.34 otherwise, feed-in 0.08;
+- ``dynamic``: a day-ahead spot price, synthetic and seeded: a night plateau, a morning
+  ramp, a dip at the solar noon (deeper on sunnier days: more sun in the market), the
+  evening peak at 19:00, and ±0.02 hourly noise; import = spot + 0.15 (taxes, grid fee),
+  feed-in = spot (so it can pay to take power at noon);
+- ``nofeedin``: import 0.30, feed-in 0.
+
+The car's energy is costed as a driver pays for it: grid energy at the import price,
+surplus that went into the car at the feed-in price it did not earn. The reference is
+"plug in and charge": full power from arrival until the need is met, all from the grid at
+the import price (what a charger without any control costs). Savings = reference - cost; a
+shortfall at departure is charged at 0.60/kWh (a public fast charger) so that not charging
+is never a saving.
+
+Controllers (each drives the THOR model through the write queue, like the pack):
+- **ideal**: knows the day (surplus and prices), no write limits, any power from 0 to
+  the limit (not even the 6 A minimum: an upper bound on savings nobody can reach);
+- **baseline**: evcc's defaults in pv mode (30 s loop, 60 s enable, 180 s disable delay,
+  0 W thresholds, 6..16 A) plus its planner: full power in the cheapest slots needed for
+  what is still missing, as late as possible on equal prices, re-planned as energy comes;
+- **pack**: the solar node's controller with its defaults and the charging plan node's
+  rule (``thor/plan.py`` without a forecast, as the node's defaults are), decided by the
+  arbiter (``thor/arbiter.py``) exactly as the hub does.
+
+Per scenario-day it prints cost, savings, solar kWh in the car, grid kWh (night 0-7,
+day 7-17, evening 17-24), kWh short, starts+stops and writes, and totals per scenario
+and tariff. This first version does not yet tune the defaults on this measure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import math
+import random
+import sys
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "apps" / "growatt_thor")]
+
+from bench.solar import (  # noqa: E402
+    METER,
+    V,
+    Thor,
+    baseline_settings,
+    pack_settings,
+    parse_overrides,
+    profiles,
+    variant,
+)
+from growatt_thor.thor.arbiter import PLAN, SOLAR, Demand, arbitrate  # noqa: E402
+from growatt_thor.thor.plan import Slot, make_plan  # noqa: E402
+from growatt_thor.thor.solar import (  # noqa: E402
+    EvPowerEstimate,
+    SolarController,
+    SolarInput,
+)
+from growatt_thor.thor.writequeue import (  # noqa: E402
+    COMMAND,
+    CONFIG,
+    QueueSettings,
+    Request,
+    WriteQueue,
+)
+
+STEP = 10.0  # s
+TZ = timezone(timedelta(hours=1))
+FAST_CHARGER = 0.60  # per kWh: what a shortfall costs the driver
+LIMIT_A = 16
+REPLAN = 60.0  # s between re-plans (the node re-plans every 10 s; the plan moves slowly)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    arrive_h: float  # hours after the first day's midnight
+    depart_h: float
+    battery_kwh: float
+    soc_from: float
+    soc_to: float
+    efficiency: float = 0.9
+
+    @property
+    def need_kwh(self) -> float:
+        return (self.soc_to - self.soc_from) / 100 * self.battery_kwh / self.efficiency
+
+
+SCENARIOS = {
+    "home": Scenario("home", 8.0, 18.0, 60, 50, 80),
+    "commuter": Scenario("commuter", 18.0, 24 + 7.5, 60, 40, 80),
+    "weekly": Scenario("weekly", 9.0, 48 + 7.0, 60, 20, 80),
+}
+TARIFFS = ("flat", "tou", "dynamic", "nofeedin")
+
+
+def spot_prices(seed: int, days: int, sunny: list[float]) -> list[float]:
+    """Hourly day-ahead spot prices (per kWh) for ``days`` days; ``sunny`` 0..1 per day."""
+    rng = random.Random(seed * 31 + 7)
+    out = []
+    for d in range(days):
+        for h in range(24):
+            night = 0.09
+            morning = 0.05 * math.exp(-((h - 8) / 1.5) ** 2)
+            evening = 0.12 * math.exp(-((h - 19) / 1.8) ** 2)
+            noon = -(0.04 + 0.10 * sunny[d]) * math.exp(-((h - 13) / 2.2) ** 2)
+            out.append(round(night + morning + evening + noon + rng.uniform(-0.02, 0.02), 4))
+    return out
+
+
+def tariff(name: str, hours: int, spot: list[float]) -> tuple[list[float], list[float]]:
+    """(import, feed-in) per hour."""
+    if name == "flat":
+        return [0.30] * hours, [0.08] * hours
+    if name == "nofeedin":
+        return [0.30] * hours, [0.0] * hours
+    if name == "tou":
+        return [0.22 if (h % 24) >= 23 or (h % 24) < 7 else 0.34 for h in range(hours)], \
+            [0.08] * hours
+    if name == "dynamic":
+        return [round(s + 0.15, 4) for s in spot[:hours]], list(spot[:hours])
+    raise ValueError(name)
+
+
+@dataclass
+class Outcome:
+    cost: float = 0.0
+    reference: float = 0.0
+    solar_kwh: float = 0.0
+    grid_kwh: dict[str, float] = field(default_factory=lambda: {"night": 0.0, "day": 0.0,
+                                                                 "evening": 0.0})
+    short_kwh: float = 0.0
+    switches: int = 0
+    writes: int = 0
+
+    @property
+    def savings(self) -> float:
+        return self.reference - self.cost
+
+    def add(self, other: Outcome) -> None:
+        self.cost += other.cost
+        self.reference += other.reference
+        self.solar_kwh += other.solar_kwh
+        for k in self.grid_kwh:
+            self.grid_kwh[k] += other.grid_kwh[k]
+        self.short_kwh += other.short_kwh
+        self.switches += other.switches
+        self.writes += other.writes
+
+
+def part(hour: float) -> str:
+    h = hour % 24
+    return "night" if h < 7 else "day" if h < 17 else "evening"
+
+
+def reference_cost(sc: Scenario, imp: list[float], pmax: float) -> float:
+    """Full power from arrival until the need is met, all at the import price."""
+    need, t, cost = sc.need_kwh, sc.arrive_h * 3600, 0.0
+    while need > 1e-9 and t < sc.depart_h * 3600:
+        e = min(need, pmax * STEP / 3.6e6)
+        cost += e * imp[int(t // 3600)]
+        need -= e
+        t += STEP
+    return cost + need * FAST_CHARGER
+
+
+def ideal(sc: Scenario, surplus: list[float], imp: list[float], exp: list[float],
+          pmax: float) -> Outcome:
+    """The cheapest way to the need knowing everything: surplus chunks at the feed-in
+    price, grid chunks at the import price, cheapest first (any power up to the limit)."""
+    chunks = []
+    i0, i1 = int(sc.arrive_h * 3600 / STEP), int(sc.depart_h * 3600 / STEP)
+    for i in range(i0, i1):
+        hour = i * STEP / 3600
+        sun_w = min(surplus[i], pmax)
+        chunks.append((exp[int(hour)], i, sun_w, "sun"))
+        chunks.append((imp[int(hour)], i, pmax - sun_w, "grid"))
+    chunks.sort(key=lambda c: (c[0], c[3] != "sun", -c[1]))
+    need = sc.need_kwh
+    out = Outcome()
+    for price, i, watts, kind in chunks:
+        if need <= 1e-9:
+            break
+        e = min(need, watts * STEP / 3.6e6)
+        out.cost += e * price
+        if kind == "sun":
+            out.solar_kwh += e
+        else:
+            out.grid_kwh[part(i * STEP / 3600)] += e
+        need -= e
+    out.short_kwh = max(need, 0.0)
+    out.cost += out.short_kwh * FAST_CHARGER
+    return out
+
+
+def simulate(sc: Scenario, pv: list[float], house: list[float], imp: list[float],
+             exp: list[float], phases: int, who: str,
+             overrides: dict[str, object] | None = None) -> Outcome:
+    """The baseline or the pack, through the THOR model and the write queue."""
+    settings = baseline_settings(phases) if who == "baseline" else \
+        pack_settings(phases, **(overrides or {}))
+    interval = 30.0 if who == "baseline" else METER
+    pmax = LIMIT_A * V * phases
+    t0 = datetime(2026, 6, 1, tzinfo=TZ)  # only for the plan's clock
+    slots = [Slot(t0 + timedelta(hours=h), t0 + timedelta(hours=h + 1), imp[h])
+             for h in range(len(imp))]
+    departure = t0 + timedelta(hours=sc.depart_h)
+    q = WriteQueue(QueueSettings(spacing=15.0, settle=1.0, command_spacing=2.0))
+    q.on_connect(-100.0)
+    thor = Thor(setpoint=LIMIT_A, felt=LIMIT_A)
+    ctl = SolarController(settings)
+    est = EvPowerEstimate(phases=phases, voltage=V)
+    out = Outcome(reference=reference_cost(sc, imp, pmax))
+    delivered = 0.0
+    measured = 0.0
+    next_meter = next_decision = next_plan = 0.0
+    next_report = math.inf
+    plan_demand = Demand("plan", PLAN)
+    decided = None
+    t = sc.arrive_h * 3600
+    end = sc.depart_h * 3600
+    while t < end:
+        i = int(t // STEP)
+        hour = t / 3600
+        thor.advance(t)
+        ev = thor.amps(t) * V * phases
+        left = sc.need_kwh - delivered
+        if left <= 0:
+            ev = 0.0  # the car is full: it takes nothing
+        sur = max(pv[i] - house[i], 0.0)
+        sun = min(ev, sur)
+        e_sun, e_grid = sun * STEP / 3.6e6, (ev - sun) * STEP / 3.6e6
+        delivered += e_sun + e_grid
+        out.solar_kwh += e_sun
+        out.grid_kwh[part(hour)] += e_grid
+        out.cost += e_sun * exp[int(hour)] + e_grid * imp[int(hour)]
+        if t >= next_meter:
+            measured = house[i] + ev - pv[i]
+            next_meter = t + METER
+        if thor.session and t >= next_report:
+            est.report(ev, thor.felt)
+            next_report = t + 120.0
+        if t >= next_plan:
+            next_plan = t + REPLAN
+            p = make_plan(t0 + timedelta(seconds=t), departure, left, pmax / 1000, slots)
+            plan_demand = Demand("plan", PLAN, charge=True, current=LIMIT_A) \
+                if p.charge_now else Demand("plan", 5, charge=False) if p.need_kwh <= 0 \
+                else Demand("plan", PLAN)
+        if t >= next_decision:
+            next_decision = t + interval
+            d = ctl.step(SolarInput(grid_power_w=measured,
+                                    ev_power_w=est.power(thor.setpoint, thor.session),
+                                    setpoint_a=thor.setpoint, charging=thor.session), t)
+            solar = Demand("solar", SOLAR, charge=d.charge,
+                           current=None if d.charge is False else d.current)
+            dec = arbitrate([solar, plan_demand], LIMIT_A)
+            if dec.current is not None and dec.charge is not False:
+                q.put(Request("G_MaxCurrent", CONFIG, "ChangeConfiguration", str(dec.current)),
+                      t, current=str(thor.setpoint))
+            if dec.charge is True and (decided is not True) and not thor.session:
+                q.put(Request("transaction", COMMAND, "RemoteStartTransaction", "start"), t)
+            elif dec.charge is False and decided is not False and thor.session:
+                q.put(Request("transaction", COMMAND, "RemoteStopTransaction", "stop"), t)
+            decided = dec.charge
+        req = q.take(t)
+        if req is not None:
+            if req.action == "ChangeConfiguration":
+                thor.setpoint = int(req.value)
+                thor.pending.append((t + 5.0, thor.setpoint))
+                out.writes += 1
+            elif req.value == "start" and not thor.session:
+                thor.session, thor.draws_from = True, t + 20.0
+                next_report = t + 1.0
+                out.switches += 1
+            elif req.value == "stop" and thor.session:
+                thor.session, thor.draws_from = False, math.inf
+                out.switches += 1
+            q.finished(req, True, t + 0.5)
+        t += STEP
+    out.short_kwh = max(sc.need_kwh - delivered, 0.0)
+    out.cost += out.short_kwh * FAST_CHARGER
+    return out
+
+
+@functools.lru_cache
+def clear_day_energy(phases: int) -> float:
+    return sum(profiles(variant("clear", 0), phases)[0])
+
+
+def days_for(kind: str, k: int, sc: Scenario, phases: int) -> tuple[list[float], list[float],
+                                                                      list[float]]:
+    """PV and house for as many days as the scenario spans, and each day's sunniness."""
+    n = int(math.ceil(sc.depart_h / 24))
+    pv, house, sunny = [], [], []
+    for d in range(n):
+        p, h = profiles(variant(kind, k * 3 + d), phases)
+        pv += p
+        house += h
+        sunny.append(min(1.0, sum(p) / max(clear_day_energy(phases), 1.0)))
+    return pv, house, sunny
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--kinds", default="clear,cloudy,broken,winter")
+    ap.add_argument("--per-kind", type=int, default=2)
+    ap.add_argument("--phases", default="1,3")
+    ap.add_argument("--scenarios", default=",".join(SCENARIOS))
+    ap.add_argument("--tariffs", default=",".join(TARIFFS))
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a solar node setting for the pack, as in apps.yaml (bench/solar.py)")
+    ap.add_argument("--first-day", type=int, default=0,
+                    help="the first seed of each kind (tuning days 0-1, held out from 2)")
+    ap.add_argument("--json", type=Path)
+    a = ap.parse_args(argv)
+    try:
+        overrides = parse_overrides(a.set)
+    except ValueError as err:
+        ap.error(str(err))
+    rows = []
+    for phases in (int(x) for x in a.phases.split(",")):
+        pmax = LIMIT_A * V * phases
+        for name in a.scenarios.split(","):
+            sc = SCENARIOS[name]
+            for tname in a.tariffs.split(","):
+                totals = {w: Outcome() for w in ("ideal", "baseline", "pack")}
+                days = at_least = met_miss = 0
+                for kind in a.kinds.split(","):
+                    for k in range(a.first_day, a.first_day + a.per_kind):
+                        pv, house, sunny = days_for(kind, k, sc, phases)
+                        imp, exp = tariff(tname, len(pv) // 360, spot_prices(
+                            k * 13 + len(kind), len(pv) // 8640, sunny))
+                        surplus = [max(p - h, 0.0) for p, h in zip(pv, house)]
+                        best = ideal(sc, surplus, imp, exp, pmax)
+                        best.reference = reference_cost(sc, imp, pmax)
+                        res = {"ideal": best,
+                               "baseline": simulate(sc, pv, house, imp, exp, phases, "baseline"),
+                               "pack": simulate(sc, pv, house, imp, exp, phases, "pack",
+                                                overrides)}
+                        days += 1
+                        at_least += res["pack"].savings >= res["baseline"].savings - 0.005
+                        met_miss += best.short_kwh < 0.01 and res["pack"].short_kwh >= 0.01
+                        for w, r in res.items():
+                            totals[w].add(r)
+                            rows.append({"phases": phases, "scenario": name, "tariff": tname,
+                                         "day": variant(kind, k), "controller": w,
+                                         **asdict(r), "savings": round(r.savings, 3)})
+                share = 100 * totals["pack"].savings / max(totals["ideal"].savings, 1e-9)
+                base = 100 * totals["baseline"].savings / max(totals["ideal"].savings, 1e-9)
+                print(f"{phases}ph {name:8s} {tname:8s} " + " | ".join(
+                    f"{w}: save {o.savings:6.2f} sun {o.solar_kwh:5.1f} short "
+                    f"{o.short_kwh:4.1f} sw {o.switches:3d} wr {o.writes:4d}"
+                    for w, o in totals.items())
+                    + f" | of ideal: pack {share:5.1f} %, baseline {base:5.1f} % | pack >= "
+                      f"baseline on {at_least}/{days} days | target missed {met_miss}")
+    if a.json:
+        a.json.write_text(json.dumps(rows, indent=1))
+    return rows
+
+
+if __name__ == "__main__":
+    main()

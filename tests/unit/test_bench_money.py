@@ -1,0 +1,47 @@
+"""bench/money.py's pieces: the ideal, the reference, the tariffs (and a tiny run)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.money import STEP, Scenario, ideal, main, reference_cost, spot_prices, tariff
+
+PMAX = 3680.0  # 16 A, 1 phase
+
+
+def test_the_ideal_takes_surplus_first_then_the_cheapest_grid():
+    sc = Scenario("t", 0.0, 2.0, battery_kwh=10, soc_from=0, soc_to=50, efficiency=1.0)  # 5 kWh
+    n = int(2 * 3600 / STEP)
+    surplus = [2000.0 if i < n // 2 else 0.0 for i in range(n)]  # 2 kW in the first hour
+    imp, exp = [0.40, 0.20], [0.08, 0.08]
+    out = ideal(sc, surplus, imp, exp, PMAX)
+    assert out.solar_kwh == pytest.approx(2.0) and out.short_kwh == 0
+    # the other 3 kWh: the second hour's 0.20 first (3.68 kWh fit)
+    assert out.grid_kwh["night"] == pytest.approx(3.0)
+    assert out.cost == pytest.approx(2.0 * 0.08 + 3.0 * 0.20)
+
+
+def test_the_reference_charges_at_once_from_the_grid_and_a_shortfall_costs():
+    sc = Scenario("t", 0.0, 1.0, battery_kwh=10, soc_from=0, soc_to=50, efficiency=1.0)
+    cost = reference_cost(sc, [0.30], PMAX)  # 3.68 kWh fit, 1.32 short at 0.60
+    assert cost == pytest.approx(3.68 * 0.30 + 1.32 * 0.60, rel=1e-3)
+
+
+def test_tariff_shapes():
+    imp, exp = tariff("tou", 24, [])
+    assert imp[2] == 0.22 and imp[12] == 0.34 and imp[23] == 0.22 and exp[5] == 0.08
+    spot = spot_prices(1, 1, [1.0])
+    assert spot[19] > spot[2] > spot[13]  # evening peak, night plateau, sunny-noon dip
+    imp, exp = tariff("dynamic", 24, spot)
+    assert imp[13] == pytest.approx(spot[13] + 0.15) and exp == spot
+    assert tariff("nofeedin", 3, [])[1] == [0.0] * 3
+
+
+def test_a_tiny_run_gives_every_controller_a_row():
+    rows = main(["--kinds", "clear", "--per-kind", "1", "--phases", "1", "--scenarios", "home",
+                 "--tariffs", "flat"])
+    assert {r["controller"] for r in rows} == {"ideal", "baseline", "pack"}
+    by = {r["controller"]: r for r in rows}
+    assert by["ideal"]["savings"] >= by["pack"]["savings"] - 1e-6
+    assert by["ideal"]["savings"] >= by["baseline"]["savings"] - 1e-6
+    assert all(r["short_kwh"] < 0.01 for r in rows)  # a sunny day at home: target met
