@@ -282,17 +282,11 @@ def simulate(sc: Scenario, pv: list[float], house: list[float], imp: list[float]
             decided = dec.charge
         req = q.take(t)
         if req is not None:
-            if req.action == "ChangeConfiguration":
-                thor.setpoint = int(req.value)
-                thor.pending.append((t + 5.0, thor.setpoint))
-                out.writes += 1
-            elif req.value == "start" and not thor.session:
-                thor.session, thor.draws_from = True, t + 20.0
+            done = thor.apply(req, t)
+            out.writes += done == "write"
+            out.switches += done in ("start", "stop")
+            if done == "start":
                 next_report = t + 1.0
-                out.switches += 1
-            elif req.value == "stop" and thor.session:
-                thor.session, thor.draws_from = False, math.inf
-                out.switches += 1
             q.finished(req, True, t + 0.5)
         t += STEP
     out.short_kwh = max(sc.need_kwh - delivered, 0.0)

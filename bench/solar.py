@@ -201,6 +201,21 @@ class Thor:
     def amps(self, now: float) -> float:
         return self.felt if self.session and now >= self.draws_from else 0.0
 
+    def apply(self, req: Request, now: float) -> str | None:
+        """What the THOR does with a call the queue let through: "write", "start",
+        "stop", or None (a start while charging, a stop while not)."""
+        if req.action == "ChangeConfiguration":
+            self.setpoint = int(req.value)
+            self.pending.append((now + 5.0, self.setpoint))
+            return "write"
+        if req.value == "start" and not self.session:
+            self.session, self.draws_from = True, now + 20.0
+            return "start"
+        if req.value == "stop" and self.session:
+            self.session, self.draws_from = False, math.inf
+            return "stop"
+        return None
+
 
 def run(pv: list[float], house: list[float], settings: SolarSettings, interval: float) -> Result:
     q = WriteQueue(QueueSettings(spacing=15.0, settle=1.0, command_spacing=2.0))
@@ -244,17 +259,11 @@ def run(pv: list[float], house: list[float], settings: SolarSettings, interval: 
                       current=str(thor.setpoint))
         req = q.take(t)
         if req is not None:
-            if req.action == "ChangeConfiguration":
-                thor.setpoint = int(req.value)
-                thor.pending.append((t + 5.0, thor.setpoint))
-                r.writes += 1
-            elif req.value == "start" and not thor.session:
-                thor.session, thor.draws_from = True, t + 20.0
+            done = thor.apply(req, t)
+            r.writes += done == "write"
+            r.switches += done in ("start", "stop")
+            if done == "start":
                 next_ev_report = t + 1.0
-                r.switches += 1
-            elif req.value == "stop" and thor.session:
-                thor.session, thor.draws_from = False, math.inf
-                r.switches += 1
             q.finished(req, True, t + 0.5)
         t += STEP
     return r

@@ -42,3 +42,12 @@ def controls_apps(port: int, standalone: bool = True, **hub_extra: Any) -> dict[
     apps["growatt_thor_helpers"] = {"module": "growatt_thor.helpers", "class": "ThorHelpers",
                                     "dependencies": deps}
     return apps
+
+
+def solar_app(**args: Any) -> dict[str, Any]:
+    """The solar node on the standalone helpers, deciding every second; ``args`` as in
+    apps.yaml (default: a grid power sensor, no smoothing)."""
+    return {"module": "growatt_thor.solar_node", "class": "SolarSurplus",
+            "dependencies": ["growatt_thor_hub", "growatt_thor_standalone_helpers"],
+            "interval": 1, **(args or {"grid_power_sensor": "sensor.grid_power",
+                                       "smoothing_s": 0})}

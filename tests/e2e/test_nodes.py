@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.adharness import AppDaemon
-from tests.conftest import controls_apps
+from tests.conftest import controls_apps, solar_app
 from tests.e2e.test_standalone import P, sim_for, wait_state
 from tests.helpers import async_wait_for
 
@@ -26,11 +26,8 @@ def changes(sim) -> list[tuple[str, str]]:
 def solar_ad(tmp_path: Path, ocpp_port: int):
     apps = controls_apps(ocpp_port)
     del apps["growatt_thor_helpers"]  # the node alone drives the charger here
-    apps["growatt_thor_solar"] = {
-        "module": "growatt_thor.solar_node", "class": "SolarSurplus",
-        "dependencies": ["growatt_thor_hub", "growatt_thor_standalone_helpers"],
-        "grid_power_sensor": "sensor.grid_power", "phases": 1, "interval": 1,
-        "smoothing_s": 0}
+    apps["growatt_thor_solar"] = solar_app(grid_power_sensor="sensor.grid_power", phases=1,
+                                           smoothing_s=0)
     ad = AppDaemon(tmp_path, apps)
     ad.start()
     yield ad
@@ -120,10 +117,8 @@ async def test_the_readme_example_node_charges_in_the_cheapest_hours(tmp_path, o
 async def test_solar_node_from_pv_and_house_sensors(tmp_path, ocpp_port):
     apps = controls_apps(ocpp_port)
     del apps["growatt_thor_helpers"]
-    apps["growatt_thor_solar"] = {
-        "module": "growatt_thor.solar_node", "class": "SolarSurplus",
-        "dependencies": ["growatt_thor_hub", "growatt_thor_standalone_helpers"],
-        "pv_power_sensor": "sensor.pv", "house_power_sensor": "sensor.house", "interval": 1}
+    apps["growatt_thor_solar"] = solar_app(pv_power_sensor="sensor.pv",
+                                           house_power_sensor="sensor.house")
     ad = AppDaemon(tmp_path, apps)
     await asyncio.to_thread(ad.start)
     try:

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.adharness import AppDaemon
-from tests.conftest import controls_apps
+from tests.conftest import controls_apps, solar_app
 from tests.e2e.test_standalone import P, sim_for, wait_state
 from tests.helpers import async_wait_for
 
@@ -29,10 +29,8 @@ def ad(tmp_path: Path, ocpp_port: int):
     apps = controls_apps(ocpp_port)
     del apps["growatt_thor_helpers"]
     deps = ["growatt_thor_hub", "growatt_thor_standalone_helpers"]
-    apps["growatt_thor_solar"] = {
-        "module": "growatt_thor.solar_node", "class": "SolarSurplus", "dependencies": deps,
-        "grid_power_sensor": "sensor.grid_power", "phases": 3, "interval": 1,
-        "smoothing_s": 0}
+    apps["growatt_thor_solar"] = solar_app(grid_power_sensor="sensor.grid_power", phases=3,
+                                           smoothing_s=0)
     apps["growatt_thor_plan"] = {
         "module": "growatt_thor.plan_node", "class": "ChargingPlan", "dependencies": deps,
         "price_sensor": "sensor.prices", "interval": 0.5}

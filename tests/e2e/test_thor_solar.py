@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.adharness import AppDaemon
-from tests.conftest import controls_apps
+from tests.conftest import controls_apps, solar_app
 from tests.e2e.test_controls import changes, press, service, wait_calls
 from tests.e2e.test_standalone import P, sim_for, wait_state
 from tests.helpers import async_wait_for
@@ -27,11 +27,8 @@ H = "growatt_thor"
 @pytest.fixture
 def ad(tmp_path: Path, ocpp_port: int):
     apps = controls_apps(ocpp_port)
-    apps["growatt_thor_solar"] = {
-        "module": "growatt_thor.solar_node", "class": "SolarSurplus",
-        "dependencies": ["growatt_thor_hub", "growatt_thor_standalone_helpers"],
-        "grid_power_sensor": "sensor.grid_power", "phases": 1, "interval": 1,
-        "smoothing_s": 0}
+    apps["growatt_thor_solar"] = solar_app(grid_power_sensor="sensor.grid_power", phases=1,
+                                           smoothing_s=0)
     ad = AppDaemon(tmp_path, apps)
     ad.start()
     yield ad

@@ -40,8 +40,11 @@ def test_a_grey_day_fills_in_the_cheapest_hours():
 
 
 def test_equal_prices_go_as_late_as_possible():
-    p = make_plan(T0, DEPART, need_kwh=10, power_kw=KW, prices=hourly([0.3] * 13))
+    p = make_plan(T0, DEPART, need_kwh=9, power_kw=KW, prices=hourly([0.3] * 13))
     assert [s.hour for s, _ in p.slots] == [6]  # the last hour before 07:00
+    # 10 kWh and the 10-minute margin (1.8 kWh at 11 kW) no longer fit in one hour
+    p = make_plan(T0, DEPART, need_kwh=10, power_kw=KW, prices=hourly([0.3] * 13))
+    assert [s.hour for s, _ in p.slots] == [5, 6]
 
 
 def test_a_departure_too_soon_for_the_need_says_so_at_once():
@@ -56,10 +59,11 @@ def test_a_departure_too_soon_for_the_need_says_so_at_once():
 def test_no_prices_falls_back_to_as_late_as_possible_and_says_why():
     p = make_plan(T0, DEPART, need_kwh=11, power_kw=KW, prices=None,
                   prices_note="sensor.prices is unavailable")
-    assert p.grid_start == DEPART - timedelta(hours=1) and p.cost is None
+    # 11 kWh + the margin: 12.8 kWh, five quarter hours at 11 kW
+    assert p.grid_start == DEPART - timedelta(minutes=75) and p.cost is None
     assert "as late as possible (sensor.prices is unavailable)" in p.reason
     # prices that stop at midnight: the unknown hours count as dearer than any price
-    p = make_plan(T0, DEPART, need_kwh=11, power_kw=KW, prices=hourly([0.9] * 6))
+    p = make_plan(T0, DEPART, need_kwh=8, power_kw=KW, prices=hourly([0.9] * 6))
     assert [s.hour for s, _ in p.slots] == [23]
 
 

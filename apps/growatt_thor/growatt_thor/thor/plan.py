@@ -14,6 +14,8 @@ Rules (docs/plan.md):
   slot (the sun may still come). Time without a price counts as dearer than any price.
 - Without prices (none given, or unusable), as late as possible before departure, and
   the reason says so.
+- The grid slots hold ``MARGIN`` (10 minutes) of full power more than the grid part, for
+  the THOR's start-up and the queue's spacing.
 - When even charging at full power from now on can't deliver the need, it says so at
   once (``short_kwh``) and charges now.
 - The plan only asks for the grid hours; outside them it has no opinion and the solar
@@ -27,6 +29,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 FALLBACK_STEP = timedelta(minutes=15)  # how time without prices is cut into slots
+# The grid part is booked with this much full-power time to spare: a start takes the THOR
+# about 20 s before the car draws, a new current 5 s, and the queue spaces writes 15 s.
+MARGIN = timedelta(minutes=10)
 
 
 def kwh(x: float) -> str:
@@ -117,8 +122,9 @@ def make_plan(now: datetime, departure: datetime | None, need_kwh: float, power_
                                          -s.start.timestamp()))
     chosen: list[Slot] = []
     got = 0.0
+    booked = grid + power_kw * MARGIN.total_seconds() / 3600
     for s in order:
-        if got >= grid - 1e-9:
+        if got >= booked - 1e-9:
             break
         chosen.append(s)
         got += power_kw * (s.end - s.start).total_seconds() / 3600
