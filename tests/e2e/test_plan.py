@@ -33,7 +33,8 @@ def ad(tmp_path: Path, ocpp_port: int):
                                            smoothing_s=0)
     apps["growatt_thor_plan"] = {
         "module": "growatt_thor.plan_node", "class": "ChargingPlan", "dependencies": deps,
-        "price_sensor": "sensor.prices", "interval": 0.5}
+        "price_sensor": "sensor.prices", "interval": 0.5,
+        "margin_minutes": 0}  # slots of seconds: no 10 minutes to spare
     ad = AppDaemon(tmp_path, apps)
     ad.start()
     yield ad

@@ -27,7 +27,7 @@ solar node, or nobody, decides). Entities: ``sensor.<charger prefix>_plan_status
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import Field, model_validator
@@ -53,6 +53,8 @@ class PlanConfig(NodeConfig):
                                description="of the forecast surplus, how much to count on")
     phases: int = Field(3, ge=1, le=3)
     interval: float = Field(10.0, ge=0.5, le=600)
+    margin_minutes: float = Field(10.0, ge=0, le=120,
+                                  description="full-power time booked beyond the need")
 
     @model_validator(mode="after")
     def _battery_with_soc(self) -> PlanConfig:
@@ -176,7 +178,8 @@ class ChargingPlan(ThorNode):
                 else 0.0
         except (TypeError, ValueError):
             sun = 0.0
-        plan = make_plan(now, departure, left, power_kw, prices, sun, prices_note=note)
+        plan = make_plan(now, departure, left, power_kw, prices, sun, prices_note=note,
+                         margin=timedelta(minutes=self.cfg.margin_minutes))
         try:
             if plan.charge_now:
                 self.demand(charge=True, current=limit, priority=PLAN, reason=plan.reason)

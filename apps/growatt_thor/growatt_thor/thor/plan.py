@@ -14,8 +14,8 @@ Rules (docs/plan.md):
   slot (the sun may still come). Time without a price counts as dearer than any price.
 - Without prices (none given, or unusable), as late as possible before departure, and
   the reason says so.
-- The grid slots hold ``MARGIN`` (10 minutes) of full power more than the grid part, for
-  the THOR's start-up and the queue's spacing.
+- The grid slots hold ``margin`` (10 minutes by default) of full power more than the grid
+  part, for the THOR's start-up and the queue's spacing.
 - When even charging at full power from now on can't deliver the need, it says so at
   once (``short_kwh``) and charges now.
 - The plan only asks for the grid hours; outside them it has no opinion and the solar
@@ -83,7 +83,7 @@ def _window_slots(prices: list[Slot] | None, now: datetime, end: datetime) -> li
 
 def make_plan(now: datetime, departure: datetime | None, need_kwh: float, power_kw: float,
               prices: list[Slot] | None = None, sun_kwh: float = 0.0,
-              prices_note: str = "") -> Plan:
+              prices_note: str = "", margin: timedelta = MARGIN) -> Plan:
     """The plan for the time from ``now`` to ``departure`` (see the module docstring).
 
     ``prices_note``: why there are no prices (e.g. "the price sensor is unavailable"),
@@ -122,7 +122,7 @@ def make_plan(now: datetime, departure: datetime | None, need_kwh: float, power_
                                          -s.start.timestamp()))
     chosen: list[Slot] = []
     got = 0.0
-    booked = grid + power_kw * MARGIN.total_seconds() / 3600
+    booked = grid + power_kw * margin.total_seconds() / 3600
     for s in order:
         if got >= booked - 1e-9:
             break
