@@ -28,8 +28,8 @@ shortfall at departure is charged at 0.60/kWh (a public fast charger) so that no
 is never a saving.
 
 Controllers (each drives the THOR model through the write queue, like the pack):
-- **ideal**: knows the day (surplus and prices), no write limits, any power from 0 to
-  the limit (not even the 6 A minimum: an upper bound on savings nobody can reach);
+- **ideal**: knows the day (surplus and prices), no write limits, whole amperes from 6 A
+  (or off) in every 10-s step, meets the target at the lowest cost (an upper bound);
 - **baseline**: evcc's defaults in pv mode (30 s loop, 60 s enable, 180 s disable delay,
   0 W thresholds, 6..16 A) plus its planner: full power in the cheapest slots needed for
   what is still missing, as late as possible on equal prices, re-planned as energy comes;
@@ -183,30 +183,59 @@ def reference_cost(sc: Scenario, imp: list[float], pmax: float) -> float:
 
 
 def ideal(sc: Scenario, surplus: list[float], imp: list[float], exp: list[float],
-          pmax: float) -> Outcome:
-    """The cheapest way to the need knowing everything: surplus chunks at the feed-in
-    price, grid chunks at the import price, cheapest first (any power up to the limit)."""
-    chunks = []
+          pmax: float, phases: int = 1) -> Outcome:
+    """The cheapest way to the need knowing the whole day, in whole amperes from 6 A (or
+    off) every 10-s step, with no write limits: the issue's upper bound.
+
+    Each step's cost is convex in the current (surplus at the feed-in price up to the
+    surplus, grid at the import price beyond), so for a price ``lam`` per kWh each step's
+    best current is one of 0, 6, 16 and the two whole amperes around the surplus; ``lam``
+    is bisected until the chosen energy reaches the need, and the dearest kWh beyond it
+    are dropped.
+    """
     i0, i1 = int(sc.arrive_h * 3600 / STEP), int(sc.depart_h * 3600 / STEP)
+    per_amp = V * phases * STEP / 3.6e6  # kWh per ampere and step
+    top = int(round(pmax / (V * phases)))
+    steps = []
     for i in range(i0, i1):
-        hour = i * STEP / 3600
-        sun_w = min(surplus[i], pmax)
-        chunks.append((exp[int(hour)], i, sun_w, "sun"))
-        chunks.append((imp[int(hour)], i, pmax - sun_w, "grid"))
-    chunks.sort(key=lambda c: (c[0], c[3] != "sun", -c[1]))
+        h = int(i * STEP / 3600)
+        sun = surplus[i] * STEP / 3.6e6
+        kink = sun / per_amp
+        amps = {0, 6, top} | {min(max(int(math.floor(kink)) + d, 6), top) for d in (0, 1)}
+        opts = []
+        for a in sorted(amps):
+            e = a * per_amp
+            opts.append((e, min(e, sun) * exp[h] + max(e - sun, 0.0) * imp[h],
+                         min(e, sun), i))
+        steps.append(opts)
+
+    def pick(lam: float) -> list[tuple[float, float, float, int]]:
+        return [min(opts, key=lambda o: (o[1] - lam * o[0], o[0])) for opts in steps]
+
     need = sc.need_kwh
+    lo, hi = -1.0, 5.0
+    if sum(o[0] for o in pick(hi)) < need:  # even full power all the time is short
+        chosen = pick(hi)
+    else:
+        for _ in range(30):
+            mid = (lo + hi) / 2
+            if sum(o[0] for o in pick(mid)) >= need:
+                hi = mid
+            else:
+                lo = mid
+        chosen = pick(hi)
+    chosen = sorted((o for o in chosen if o[0] > 0), key=lambda o: o[1] / o[0])
     out = Outcome()
-    for price, i, watts, kind in chunks:
-        if need <= 1e-9:
+    left = need
+    for e, c, sun_e, i in chosen:
+        if left <= 1e-9:
             break
-        e = min(need, watts * STEP / 3.6e6)
-        out.cost += e * price
-        if kind == "sun":
-            out.solar_kwh += e
-        else:
-            out.grid_kwh[part(i * STEP / 3600)] += e
-        need -= e
-    out.short_kwh = max(need, 0.0)
+        f = min(1.0, left / e)  # the last step only partly (the car is full)
+        out.cost += c * f
+        out.solar_kwh += sun_e * f
+        out.grid_kwh[part(i * STEP / 3600)] += (e - sun_e) * f
+        left -= e * f
+    out.short_kwh = max(left, 0.0)
     out.cost += out.short_kwh * FAST_CHARGER
     return out
 
@@ -343,7 +372,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         imp, exp = tariff(tname, len(pv) // 360, spot_prices(
                             k * 13 + len(kind), len(pv) // 8640, sunny))
                         surplus = [max(p - h, 0.0) for p, h in zip(pv, house)]
-                        best = ideal(sc, surplus, imp, exp, pmax)
+                        best = ideal(sc, surplus, imp, exp, pmax, phases)
                         best.reference = reference_cost(sc, imp, pmax)
                         res = {"ideal": best,
                                "baseline": simulate(sc, pv, house, imp, exp, phases, "baseline"),

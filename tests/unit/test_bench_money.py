@@ -12,13 +12,23 @@ PMAX = 3680.0  # 16 A, 1 phase
 def test_the_ideal_takes_surplus_first_then_the_cheapest_grid():
     sc = Scenario("t", 0.0, 2.0, battery_kwh=10, soc_from=0, soc_to=50, efficiency=1.0)  # 5 kWh
     n = int(2 * 3600 / STEP)
-    surplus = [2000.0 if i < n // 2 else 0.0 for i in range(n)]  # 2 kW in the first hour
+    surplus = [2070.0 if i < n // 2 else 0.0 for i in range(n)]  # 9 A of sun in hour one
     imp, exp = [0.40, 0.20], [0.08, 0.08]
     out = ideal(sc, surplus, imp, exp, PMAX)
-    assert out.solar_kwh == pytest.approx(2.0) and out.short_kwh == 0
-    # the other 3 kWh: the second hour's 0.20 first (3.68 kWh fit)
-    assert out.grid_kwh["night"] == pytest.approx(3.0)
-    assert out.cost == pytest.approx(2.0 * 0.08 + 3.0 * 0.20)
+    assert out.solar_kwh == pytest.approx(2.07, abs=0.01) and out.short_kwh == 0
+    # the other 2.93 kWh: the second hour's 0.20 (3.68 kWh fit), never the 0.40 hour
+    assert out.grid_kwh["night"] == pytest.approx(2.93, abs=0.01)
+    assert out.cost == pytest.approx(2.07 * 0.08 + 2.93 * 0.20, abs=0.005)
+
+
+def test_the_ideal_keeps_to_whole_amperes_from_6_a():
+    # 3 A of sun (690 W) only: 6 A takes 3 A from the grid; 10 kWh need, one hour each
+    sc = Scenario("t", 0.0, 4.0, battery_kwh=10, soc_from=0, soc_to=20, efficiency=1.0)
+    n = int(4 * 3600 / STEP)
+    out = ideal(sc, [690.0] * n, [0.30] * 4, [0.08] * 4, PMAX)
+    # at 6 A (1.38 kW) half of it is sun: the 2 kWh come half from the sun, at 0.19 a kWh
+    assert out.solar_kwh == pytest.approx(1.0, abs=0.01)
+    assert out.cost == pytest.approx(1.0 * 0.08 + 1.0 * 0.30, abs=0.005)
 
 
 def test_the_reference_charges_at_once_from_the_grid_and_a_shortfall_costs():
