@@ -133,3 +133,48 @@ async def test_a_quick_reconnect_restarts_the_spacing_from_the_new_connection(ri
                              what="the queued write")
         gap = sim.call_times("ChangeConfiguration")[0] - sim.connected_at[-1]
         assert gap >= 2.0, f"the write came {gap:.2f} s after the reconnect"
+
+
+async def test_the_arbiter_sends_changes_only_and_a_manual_stop_stands(rig):
+    from growatt_thor.thor.arbiter import PLAN, SOLAR, Demand
+
+    cs, hooks, writer_for = rig
+    async with sim_for(cs) as sim:
+        await sim.wait_connected()
+        w = writer_for(sim.s.serial, command_spacing=0.05)
+        await async_wait_for(lambda: w.queue.online, what="queue online")
+        await sim.plug_in()
+        await async_wait_for(lambda: cs.state(sim.s.serial).status == "Preparing")
+        w.put_demand(Demand("solar", SOLAR, charge=False))
+        w.put_demand(Demand("plan", PLAN, charge=True, current=40, reason="cheap hour"))
+        await async_wait_for(lambda: sim.session is not None, timeout=10, what="started")
+        assert len(sim.calls("RemoteStartTransaction")) == 1
+        await async_wait_for(lambda: ("G_MaxCurrent", "16") in [
+            (c["key"], c["value"]) for c in sim.calls("ChangeConfiguration")], timeout=10,
+            what="the plan's current, clamped to the limit")
+        # the user stops it; the car stays plugged in (Finishing, then Preparing): the
+        # same demands again do not start it again
+        w.stop("helper")
+        await async_wait_for(lambda: sim.session is None, timeout=10, what="stopped")
+        for status in ("Finishing", "Preparing"):
+            sim.status = status
+            await sim.send_status()
+            await async_wait_for(lambda s=status: cs.state(sim.s.serial).status == s)
+            w.put_demand(Demand("plan", PLAN, charge=True, current=16, reason="cheap hour"))
+            w.arbitrate("status")
+        assert len(sim.calls("RemoteStartTransaction")) == 1
+        # unplugged and plugged in again: a new start
+        sim.status = "Available"
+        await sim.send_status()
+        await async_wait_for(lambda: cs.state(sim.s.serial).status == "Available")
+        w.arbitrate("status")
+        await sim.plug_in()
+        await async_wait_for(lambda: cs.state(sim.s.serial).status == "Preparing")
+        w.arbitrate("status")
+        await async_wait_for(lambda: len(sim.calls("RemoteStartTransaction")) == 2,
+                             timeout=10, what="the start after a new plug-in")
+        # the plan lets go: the solar node's "no" decides, and stops the session
+        w.withdraw("plan")
+        assert w.decision.charge is False and w.decision.by == "solar"
+        await async_wait_for(lambda: len(sim.calls("RemoteStopTransaction")) == 2,
+                             timeout=10, what="the solar node's stop")

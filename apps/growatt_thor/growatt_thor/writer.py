@@ -44,6 +44,7 @@ from .thor.writequeue import (
 MSG_APP_CONFIG_MODE = "appconfigmode"
 TRANSACTION = "transaction"  # the slot start and stop share: the latest intent wins
 PLUGGED = frozenset({"Preparing", "SuspendedEV", "SuspendedEVSE"})  # a start can work
+UNPLUGGED = frozenset({"", "Available", "Unavailable", "Faulted"})
 ACCESS_POINT = "access_point"
 _OK = ("Accepted", "RebootRequired")
 HISTORY = 50  # answered writes kept for the queue's state and the diagnostics
@@ -263,14 +264,18 @@ class ChargerWriter:
         """Turn the demands into requests, on changes only (like a node would):
         the current when the decision's current changes (or the charger reports
         another and nothing is waiting), a start when the decision turns to charge or
-        the car is plugged in while it says so, a stop when it turns to not charging."""
+        the car is plugged in (from Available) while it says so, a stop when it turns to
+        not charging."""
         prev = self.decision
         dec = self.decision = arbitrate(self.demands.values(), self.s.max_current)
         who = dec.by or dec.current_by or "nobody"
         src = f"arbiter ({who}{', ' + source if source else ''})"
         status, tx = self.state.status, self.state.transaction_id
-        plugged_now = status in PLUGGED and self._last_status not in PLUGGED
-        self._last_status = status
+        # a new plug-in (from Available), not Finishing -> Preparing after a stop: a stop
+        # pressed by hand stands until the decision changes or the car is plugged in again
+        plugged_now = status in PLUGGED and self._last_status in UNPLUGGED
+        if status != self._last_status:
+            self._last_status = status
         if dec.current is not None and dec.charge is not False:
             reported = self.state.config.get(controls.MAX_CURRENT_KEY)
             drifted = (reported is not None and self._applied_current is not None
