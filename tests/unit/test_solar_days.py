@@ -9,30 +9,43 @@ from __future__ import annotations
 
 import pytest
 
-from bench.solar import ideal, pack_settings, parse_overrides, profiles, run, variant
+from bench.solar import (baseline_settings, ideal, pack_settings, parse_overrides, profiles,
+                         run, variant)
 
 
-@pytest.mark.parametrize("phases, capture", [(1, 0.95), (3, 0.98)])
-def test_a_clear_day_is_charged_from_surplus(phases, capture):
+# The former defaults, tuned on the share of the car's energy from surplus: what
+# docs/solar.md calls the share-first recipe (apps.yaml can still set it).
+SHARE_FIRST = ["enable_threshold_w=150", "enable_delay_s=360", "disable_delay_s=195",
+               "disable_import_wh=5", "smoothing_s=60", "slow_disable_delay_s=0",
+               "calm_enable_delay_s=120", "enable_backoff=true"]
+
+
+@pytest.mark.parametrize("phases", [1, 3])
+def test_a_clear_day_is_charged_from_surplus(phases):
     pv, house = profiles(variant("clear", 20), phases)  # held out: not used for tuning
     best = ideal(pv, house, pack_settings(phases))
+    base = run(pv, house, baseline_settings(phases), interval=30.0)
     r = run(pv, house, pack_settings(phases), interval=10.0)
-    assert r.share >= 99.0  # almost nothing from the grid
-    # and most of the surplus taken: the calm start begins on the rising morning
-    # (without it 0.944 and 0.979)
-    assert r.solar_kwh >= capture * best.solar_kwh
-    # two sessions: on 20 August the washing machine's 20 minutes of heating at 10:00
-    # take the surplus below the minimum on both wirings
-    assert r.switches == 4
-    assert r.writes <= 1.1 * best.writes  # no more writes than following the sun needs
+    assert r.share >= 98.5  # almost nothing from the grid
+    # all the surplus the surplus-only ideal takes, and more (riding the dips at 6 A),
+    # and at least evcc's defaults'
+    assert r.solar_kwh >= best.solar_kwh and r.solar_kwh >= base.solar_kwh
+    # two sessions at most: on 20 August the washing machine's 20 minutes of heating at
+    # 10:00 take the surplus below the minimum
+    assert r.switches <= 4
+    assert r.writes <= 1.2 * best.writes  # hardly more writes than following the sun needs
 
 
 @pytest.mark.parametrize("phases, evcc_switches", [(1, 56), (3, 48)])
-def test_a_day_of_fast_clouds_does_not_ride_them_on_grid_power(phases, evcc_switches):
+def test_a_day_of_fast_clouds_is_ridden_at_the_minimum_current(phases, evcc_switches):
+    """Tuned on money: a cloud costs a little grid energy at 6 A, a stop costs the surplus
+    after it (and a start the THOR's 20 s); the charging plan buys the rest anyway."""
     pv, house = profiles(variant("cloudy", 0), phases)
+    base = run(pv, house, baseline_settings(phases), interval=30.0)
     r = run(pv, house, pack_settings(phases), interval=10.0)
-    assert 0 < r.ev_kwh and r.share >= 95.0
-    assert r.switches <= evcc_switches  # what evcc's defaults need on this day
+    assert r.solar_kwh >= 1.05 * base.solar_kwh  # more of the day's surplus in the car
+    assert r.share >= 80.0
+    assert r.switches <= 4 and 10 * r.switches <= evcc_switches  # evcc: 56 and 48
 
 
 def test_the_benchmark_measures_other_settings_as_apps_yaml_writes_them():
@@ -43,16 +56,13 @@ def test_the_benchmark_measures_other_settings_as_apps_yaml_writes_them():
     s = pack_settings(1, **overrides)
     assert (s.disable_import_wh, s.enable_backoff, s.enable_delay_s, s.phases) == \
         (None, False, 60, 1)
-    # the energy-first recipe of docs/solar.md rides the first cumulus day's clouds on grid power:
-    # more energy than with the defaults, and a share below 95 %
+    # the share-first recipe stops for the first cumulus day's clouds: almost only
+    # surplus, but a fraction of the energy the defaults put into the car
     pv, house = profiles(variant("cloudy", 0), 1)
-    recipe = pack_settings(1, **parse_overrides([
-        "enable_delay_s=60", "enable_threshold_w=0", "disable_delay_s=300",
-        "disable_import_wh=null", "slow_disable_delay_s=null", "smoothing_s=0",
-        "calm_enable_delay_s=null", "enable_backoff=false"]))
-    energy_first = run(pv, house, recipe, interval=10.0)
+    share_first = run(pv, house, pack_settings(1, **parse_overrides(SHARE_FIRST)),
+                      interval=10.0)
     default = run(pv, house, pack_settings(1), interval=10.0)
-    assert energy_first.ev_kwh > 5 * default.ev_kwh and energy_first.share < 95.0
+    assert share_first.share >= 95.0 and default.ev_kwh > 5 * share_first.ev_kwh
 
 
 @pytest.mark.parametrize("item", ["nonsense=1", "phases=3", "enable_delay_s",

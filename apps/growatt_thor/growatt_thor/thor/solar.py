@@ -99,13 +99,15 @@ class SolarSettings:
     max_current: int = 16
     phases: int = 1
     voltage: float = 230.0
-    enable_threshold_w: float = 150.0  # surplus above the minimum power needed to start
-    enable_delay_s: float = 360.0
+    # The defaults are tuned on money (bench/money.py, docs/plan.md): start on any surplus
+    # that reaches the minimum power for a minute, ride 10 minutes at the minimum current
+    enable_threshold_w: float = 0.0  # surplus above the minimum power needed to start
+    enable_delay_s: float = 60.0
     disable_threshold_w: float = 0.0  # import at minimum current that is tolerated freely
-    disable_delay_s: float = 195.0  # longest time at minimum current while importing
+    disable_delay_s: float = 600.0  # longest time at minimum current while importing
     # or stop once the session imported more than this allowance plus max_import_share of
     # what it took from surplus (None: stop on time alone)
-    disable_import_wh: float | None = 5.0
+    disable_import_wh: float | None = None
     max_import_share: float = 0.03
     # None: the budget is per session; else the import and surplus energy are remembered
     # across sessions with this time constant (a sunny morning buys an afternoon cloud)
@@ -113,22 +115,22 @@ class SolarSettings:
     # a start waits until the import budget has this much left (None: off): after a stop
     # for the budget, the next start waits until sunshine or time has restored some of it
     start_headroom_wh: float | None = 1.0
-    smoothing_s: float = 60.0  # current from the lowest surplus of this window (0: off)
+    smoothing_s: float = 0.0  # current from the lowest surplus of this window (0: off)
     # a deficit that came on slowly (in the last ``drop_window_s`` the surplus fell by at
     # least ``slow_min_decline_w`` but never by ``sudden_drop_w``: sunset) stops after
     # ``slow_disable_delay_s`` (None: off)
-    slow_disable_delay_s: float | None = 0.0
+    slow_disable_delay_s: float | None = None
     sudden_drop_w: float = 500.0
     drop_window_s: float = 300.0
     slow_min_decline_w: float = 100.0  # and fell at least this much over it (not noise)
     # a start waits only this long while the sky is calm: over the last ``calm_window_s``
     # the surplus never fell ``calm_drop_w`` below an earlier reading, and it is not lower
     # than at the window's start (None: off)
-    calm_enable_delay_s: float | None = 120.0
+    calm_enable_delay_s: float | None = None
     calm_drop_w: float = 500.0
     calm_window_s: float = 600.0
     # after each stop, the enable delay doubles for ``backoff_window_s`` (flapping clouds)
-    enable_backoff: bool = True
+    enable_backoff: bool = False
     backoff_window_s: float = 900.0
     max_enable_delay_s: float = 600.0
     battery_priority_soc: float = 100.0  # the home battery charges first up to this SoC (%)
