@@ -309,14 +309,11 @@ def simulate(sc: Scenario, pv: list[float], house: list[float], imp: list[float]
             elif dec.charge is False and decided is not False and thor.session:
                 q.put(Request("transaction", COMMAND, "RemoteStopTransaction", "stop"), t)
             decided = dec.charge
-        req = q.take(t)
-        if req is not None:
-            done = thor.apply(req, t)
-            out.writes += done == "write"
-            out.switches += done in ("start", "stop")
-            if done == "start":
-                next_report = t + 1.0
-            q.finished(req, True, t + 0.5)
+        done = thor.serve(q, t)
+        out.writes += done == "write"
+        out.switches += done in ("start", "stop")
+        if done == "start":
+            next_report = t + 1.0
         t += STEP
     out.short_kwh = max(sc.need_kwh - delivered, 0.0)
     out.cost += out.short_kwh * FAST_CHARGER

@@ -201,6 +201,15 @@ class Thor:
     def amps(self, now: float) -> float:
         return self.felt if self.session and now >= self.draws_from else 0.0
 
+    def serve(self, q: WriteQueue, now: float) -> str | None:
+        """Take the call the queue lets go now (if any), answer it at once; what it did."""
+        req = q.take(now)
+        if req is None:
+            return None
+        done = self.apply(req, now)
+        q.finished(req, True, now + 0.5)
+        return done
+
     def apply(self, req: Request, now: float) -> str | None:
         """What the THOR does with a call the queue let through: "write", "start",
         "stop", or None (a start while charging, a stop while not)."""
@@ -257,14 +266,11 @@ def run(pv: list[float], house: list[float], settings: SolarSettings, interval: 
             if d.current is not None and d.charge is not False:
                 q.put(Request("G_MaxCurrent", CONFIG, "ChangeConfiguration", str(d.current)), t,
                       current=str(thor.setpoint))
-        req = q.take(t)
-        if req is not None:
-            done = thor.apply(req, t)
-            r.writes += done == "write"
-            r.switches += done in ("start", "stop")
-            if done == "start":
-                next_ev_report = t + 1.0
-            q.finished(req, True, t + 0.5)
+        done = thor.serve(q, t)
+        r.writes += done == "write"
+        r.switches += done in ("start", "stop")
+        if done == "start":
+            next_ev_report = t + 1.0
         t += STEP
     return r
 
