@@ -309,10 +309,7 @@ def simulate(sc: Scenario, pv: list[float], house: list[float], imp: list[float]
             elif dec.charge is False and decided is not False and thor.session:
                 q.put(Request("transaction", COMMAND, "RemoteStopTransaction", "stop"), t)
             decided = dec.charge
-        done = thor.serve(q, t)
-        out.writes += done == "write"
-        out.switches += done in ("start", "stop")
-        if done == "start":
+        if thor.serve(q, t, out) == "start":
             next_report = t + 1.0
         t += STEP
     out.short_kwh = max(sc.need_kwh - delivered, 0.0)

@@ -201,13 +201,16 @@ class Thor:
     def amps(self, now: float) -> float:
         return self.felt if self.session and now >= self.draws_from else 0.0
 
-    def serve(self, q: WriteQueue, now: float) -> str | None:
-        """Take the call the queue lets go now (if any), answer it at once; what it did."""
+    def serve(self, q: WriteQueue, now: float, tally: typing.Any) -> str | None:
+        """Take the call the queue lets go now (if any), answer it at once, count it in
+        ``tally.writes`` / ``tally.switches``; return what it did."""
         req = q.take(now)
         if req is None:
             return None
         done = self.apply(req, now)
         q.finished(req, True, now + 0.5)
+        tally.writes += done == "write"
+        tally.switches += done in ("start", "stop")
         return done
 
     def apply(self, req: Request, now: float) -> str | None:
@@ -266,10 +269,7 @@ def run(pv: list[float], house: list[float], settings: SolarSettings, interval: 
             if d.current is not None and d.charge is not False:
                 q.put(Request("G_MaxCurrent", CONFIG, "ChangeConfiguration", str(d.current)), t,
                       current=str(thor.setpoint))
-        done = thor.serve(q, t)
-        r.writes += done == "write"
-        r.switches += done in ("start", "stop")
-        if done == "start":
+        if thor.serve(q, t, r) == "start":
             next_ev_report = t + 1.0
         t += STEP
     return r

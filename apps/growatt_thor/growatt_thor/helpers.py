@@ -32,7 +32,6 @@ from .hub import EVENT
 from .thor import controls
 from .thor.config import HelpersConfig
 
-_OK = ("Accepted", "RebootRequired")
 _BY_NAME = {h.name: h for h in controls.HELPERS}
 _BOOST = ("pv_boost", "pv_boost_start", "pv_boost_stop", "pv_boost_energy", "pv_boost_by")
 
@@ -170,7 +169,7 @@ class ThorHelpers(ADAPI):
             status = payload.get("status")
             if status == "retrying":
                 return
-            if status not in _OK:
+            if status not in controls.WRITE_OK:
                 msg = (f"{payload['key']}={payload.get('value')}: {status}"
                        f"{' - ' + payload['message'] if payload.get('message') else ''}")
                 self.log(f"write refused, helper put back: {msg}", level="WARNING")
@@ -182,7 +181,7 @@ class ThorHelpers(ADAPI):
             for h in controls.HELPERS:
                 if h.shows == payload["key"]:
                     await self._sync_helper(cid, h.name)
-        elif topic == "write" and payload.get("status") not in _OK + ("retrying",):
+        elif topic == "write" and payload.get("status") not in controls.WRITE_OK + ("retrying",):
             await notify_ha(self, self.ns, "Growatt THOR: command not done",
                             f"{payload.get('value')}: {payload.get('status')} - "
                             f"{payload.get('message')}")

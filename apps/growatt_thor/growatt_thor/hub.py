@@ -33,14 +33,12 @@ from zoneinfo import ZoneInfo
 from appdaemon.adapi import ADAPI
 
 from . import __version__
-
 from .adapter import load_config, notify_ha, publish_state
 from .link import LinkSettings
 from .server import CentralSystem, tls_context
-from .thor import arbiter, controls
+from .thor import arbiter, controls, diagnostics
 from .thor.controls import BadValue
 from .thor.config import ChargerConfig, HubConfig, slug
-from .thor import diagnostics
 from .thor.dialect import zone_mismatch
 from .thor.entities import DEFAULT_NAME, DEFAULT_PREFIX, render
 from .thor.bounds import printable
@@ -472,19 +470,12 @@ class GrowattThorHub(ADAPI):
     def claim_control(self, owner: str, what: str, charger_id: str | None = None) -> None:
         """A node says it drives the charger (``what``: for the log and the refusal).
 
-        While any node does, the charger's own solar mode can't be switched on; the
-        queue's state shows ``driven_by``."""
-        def claim(w: ChargerWriter) -> None:
-            if w.claims.get(owner) != what:
-                w.claims[owner] = what
-                w._changed()
-        self._on_loop(claim, charger_id)
+        While any node does (or has a demand with an opinion), the charger's own solar
+        mode can't be switched on; the queue's state shows ``driven_by``."""
+        self._on_loop(lambda w: w.claim(str(owner), str(what)), charger_id)
 
     def release_control(self, owner: str, charger_id: str | None = None) -> None:
-        def release(w: ChargerWriter) -> None:
-            if w.claims.pop(owner, None) is not None:
-                w._changed()
-        self._on_loop(release, charger_id)
+        self._on_loop(lambda w: w.release(str(owner)), charger_id)
 
     def set_config(self, key: str, value: Any, charger_id: str | None = None,
                    source: str = "api") -> dict[str, Any]:
@@ -676,14 +667,14 @@ class GrowattThorHub(ADAPI):
         return await self.run_in_executor(self.txids.next)
 
     async def emit(self, charger_id: str, topic: str, payload: dict[str, Any]) -> None:
-        self._writer(charger_id).wake()  # a new charger gets its queue; connection changes
+        writer = self._writer(charger_id)  # a new charger gets its queue
+        writer.wake()  # connection changes
         if topic == "state":
             self._dirty.add(charger_id)
             self._wake.set()
-        elif topic in ("status", "transaction_started", "transaction_stopped"):
-            writer = self.writers.get(charger_id)
-            if writer is not None and writer.demands:  # a plug-in may let a start go
-                writer.arbitrate(topic)
+        elif topic in ("status", "transaction_started", "transaction_stopped") \
+                and writer.demands:
+            writer.arbitrate(topic)  # a plug-in may let a start go
         data = jsonable(payload)
         if topic == "config":
             await self._check_zone(charger_id)

@@ -40,6 +40,7 @@ from pydantic import Field
 
 from .adapter import connect_to_hub, notify_ha, publish_state
 from .hub import EVENT
+from .thor.arbiter import SOLAR
 from .thor.config import _Strict
 
 # charger status values (OCPP 1.6) that mean "a car is connected"
@@ -109,7 +110,7 @@ class ThorNode(ADAPI):
     # --- what a node can ask for (all through the write queue) ------------------------
 
     def demand(self, charge: bool | None = None, current: float | None = None,
-               priority: int = 10, reason: str = "") -> dict[str, Any]:
+               priority: int = SOLAR, reason: str = "") -> dict[str, Any]:
         """What this node wants of the charger; the hub's arbiter decides among all
         nodes' demands (docs/nodes.md "Who decides"). Returns the decision."""
         return self.hub.demand(self.name, self.charger_id, charge=charge, current=current,

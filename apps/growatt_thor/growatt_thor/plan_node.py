@@ -92,6 +92,7 @@ class ChargingPlan(ThorNode):
         self._tx: int | None = None
         self._tx_wh = 0.0
         self._last: str | None = None
+        self._seen: tuple[Any, ...] | None = None  # status, transaction, energy last planned on
         for eid in [*self.ids.values(), self.cfg.price_sensor, self.cfg.soc_sensor,
                     self.cfg.solar_forecast_sensor]:
             if eid:
@@ -109,8 +110,13 @@ class ChargingPlan(ThorNode):
         await self.decide()
 
     async def on_update(self, charger: dict[str, Any]) -> None:
-        self._track_energy(charger)
-        await self.decide()
+        # every change of the charger's state comes here (the write queue's too): plan
+        # again only when what the plan depends on changed, else the next tick will do
+        seen = (charger.get("status"), charger.get("transaction_id"),
+                (charger.get("meter") or {}).get("energy_wh"))
+        if seen != self._seen:
+            self._seen = seen
+            await self.decide()
 
     def _track_energy(self, charger: dict[str, Any]) -> None:
         tx = charger.get("transaction_id")

@@ -46,7 +46,6 @@ TRANSACTION = "transaction"  # the slot start and stop share: the latest intent 
 PLUGGED = frozenset({"Preparing", "SuspendedEV", "SuspendedEVSE"})  # a start can work
 UNPLUGGED = frozenset({"", "Available", "Unavailable", "Faulted"})
 ACCESS_POINT = "access_point"
-_OK = ("Accepted", "RebootRequired")
 HISTORY = 50  # answered writes kept for the queue's state and the diagnostics
 
 
@@ -111,8 +110,9 @@ class ChargerWriter:
         self.groups: dict[str, Group] = {}
         self.last_apply: dict[str, Any] | None = None
         self._group_ids = itertools.count(1)
-        # nodes of the pack that drive this charger themselves: owner -> what it does.
-        # While one does, the charger's own solar mode can't be switched on.
+        # nodes that say they drive this charger (claim): owner -> what it does. With the
+        # owners of live demands they are its drivers; while there are any, the charger's
+        # own solar mode can't be switched on.
         self.claims: dict[str, str] = {}
         # the nodes' demands and the one decision made of them (thor/arbiter.py)
         self.demands: dict[str, Demand] = {}
@@ -129,8 +129,9 @@ class ChargerWriter:
 
     def _wire(self, key: str, value: Any, source: str) -> tuple[str, str]:
         wire, note = controls.to_wire(key, value, self.s.max_current)
-        if key == controls.PV_MODE_KEY and wire != "1&0" and self.claims:
-            owner, what = next(iter(self.claims.items()))
+        drivers = self.drivers() if key == controls.PV_MODE_KEY and wire != "1&0" else {}
+        if drivers:
+            owner, what = next(iter(drivers.items()))
             raise BadValue(f"the charger's own solar mode stays off while {owner} drives the "
                            f"charger ({what}): switch that off first")
         if note:
@@ -173,9 +174,7 @@ class ChargerWriter:
         for n, (key, wire, note) in enumerate(wires, 1):
             req = self._config_request(key, wire, source, note)
             req.group, req.step = group.id, n
-            current = None if key in controls.DATA_TRANSFER_SETTINGS else \
-                self._current(key, wire)
-            if self.queue.put(req, self.clock(), current) is None:
+            if self.queue.put(req, self.clock(), self._current(key, wire)) is None:
                 group.done.append(n)  # the charger has it already
             else:
                 queued += 1
@@ -199,7 +198,7 @@ class ChargerWriter:
         group = self.groups.get(req.group or "")
         if group is None or status == "retrying":
             return
-        if status in _OK:
+        if status in controls.WRITE_OK:
             group.done.append(req.step)
             if not any(r.group == group.id for r in self.queue.pending.values()):
                 self._finish_group(group, None)
@@ -247,17 +246,29 @@ class ChargerWriter:
 
     # --- demands: one decision per charger ---------------------------------------------
 
+    def claim(self, owner: str, what: str) -> None:
+        """``owner`` says it drives the charger (``what``: for the log and refusals)."""
+        if self.claims.get(owner) != what:
+            self.claims[owner] = what
+            self._changed()
+
+    def release(self, owner: str) -> None:
+        if self.claims.pop(owner, None) is not None:
+            self._changed()
+
+    def drivers(self) -> dict[str, str]:
+        """Who drives the charger: the claims, and the owners of demands with an opinion."""
+        live = {d.owner: f"demand, priority {d.priority}" for d in self.demands.values()
+                if d.charge is not None or d.current is not None}
+        return live | self.claims
+
     def put_demand(self, demand: Demand) -> dict[str, Any]:
         """A node's demand (replacing its previous one); the decision is applied at once."""
         self.demands[demand.owner] = demand
-        if demand.charge is not None or demand.current is not None:
-            self.claims.setdefault(demand.owner, f"demand, priority {demand.priority}")
         return self.arbitrate()
 
     def withdraw(self, owner: str) -> dict[str, Any]:
         self.demands.pop(owner, None)
-        if self.claims.get(owner, "").startswith("demand"):
-            del self.claims[owner]
         return self.arbitrate()
 
     def arbitrate(self, source: str = "") -> dict[str, Any]:
@@ -274,8 +285,7 @@ class ChargerWriter:
         # a new plug-in (from Available), not Finishing -> Preparing after a stop: a stop
         # pressed by hand stands until the decision changes or the car is plugged in again
         plugged_now = status in PLUGGED and self._last_status in UNPLUGGED
-        if status != self._last_status:
-            self._last_status = status
+        self._last_status = status
         if dec.current is not None and dec.charge is not False:
             reported = self.state.config.get(controls.MAX_CURRENT_KEY)
             drifted = (reported is not None and self._applied_current is not None
@@ -404,7 +414,7 @@ class ChargerWriter:
             self._changed()
             return
         self.queue.finished(req, True, self.clock())
-        level = logging.INFO if status in ("Accepted", "RebootRequired") else logging.WARNING
+        level = logging.INFO if status in controls.WRITE_OK else logging.WARNING
         self.log.log(level, "%s: %s answered %s (waited %.1f s)%s", self.id, req.describe(),
                      status, waited, f": {message}" if message else "")
         await self._report(req, status, message, waited)
@@ -415,7 +425,7 @@ class ChargerWriter:
             controls.check_outgoing(req.slot, req.value, self.s.max_current)
             res = await link.request(call.ChangeConfiguration(key=req.slot, value=req.value))
             status = str(res.status)
-            if status in ("Accepted", "RebootRequired"):
+            if status in controls.WRITE_OK:
                 self.state.on_config_written(req.slot, req.value)
                 if status == "Accepted" and req.slot in controls.READABLE_AFTER_WRITE:
                     try:  # the helpers show what the charger reports, not what we sent
@@ -482,8 +492,9 @@ class ChargerWriter:
         info["online"] = self.queue.online
         info["last_result"] = self.last_result
         info["last_apply"] = self.last_apply
-        if self.claims:
-            info["driven_by"] = dict(self.claims)
+        drivers = self.drivers()
+        if drivers:
+            info["driven_by"] = drivers
         if self.demands:
             info["decision"] = self.decision.describe()
             info["demands"] = {d.owner: {"priority": d.priority, "charge": d.charge,

@@ -82,6 +82,10 @@ READABLE_AFTER_WRITE = frozenset({
     METER_ADDRESS_KEY, METER_TYPE_KEY})
 
 
+# ChangeConfiguration answers that mean the charger took the value (it may reboot for it)
+WRITE_OK = ("Accepted", "RebootRequired")
+
+
 class BadValue(ValueError):
     """A value that can't be sent; the message says why, for a log line or notification."""
 
@@ -251,9 +255,8 @@ def rate_to_wire(value: Any) -> tuple[str, str]:
     return f"{rate:.2f}", ""
 
 
-def smart_boost_to_wire(value: Any) -> tuple[str, str]:
-    """``{"energy": kWh, "by": "YYYY-MM-DD HH:MM"}`` (charger local time) -> the
-    DataTransfer data ``connectorid=1&contime=...&energy=...``."""
+def _boost_target(value: Any) -> tuple[float, str]:
+    """``(kWh, "YYYY-MM-DD HH:MM")`` of a smart boost's target, checked."""
     if isinstance(value, str):
         value = dict(p.split("=", 1) for p in value.split("&") if "=" in p)
         value = {"energy": value.get("energy"), "by": value.get("contime")}
@@ -269,8 +272,14 @@ def smart_boost_to_wire(value: Any) -> tuple[str, str]:
     y, mo, d = (int(x) for x in m.groups()[:3])
     if not (1 <= mo <= 12 and 1 <= d <= 31 and 2000 <= y <= 2099):
         raise BadValue(f"smart boost: {by!r} is not a date")
-    return f"connectorid=1&contime={m.group(1)}-{m.group(2)}-{m.group(3)} " \
-           f"{hhmm(m.group(4))}&energy={kwh:.1f}", ""
+    return kwh, f"{m.group(1)}-{m.group(2)}-{m.group(3)} {hhmm(m.group(4))}"
+
+
+def smart_boost_to_wire(value: Any) -> tuple[str, str]:
+    """``{"energy": kWh, "by": "YYYY-MM-DD HH:MM"}`` (charger local time) -> the
+    DataTransfer data ``connectorid=1&contime=...&energy=...``."""
+    kwh, when = _boost_target(value)
+    return f"connectorid=1&contime={when}&energy={kwh:.1f}", ""
 
 
 def boost_steps(mode: Any, window: Any = None, energy_kwh: Any = None, by: Any = None,
@@ -290,8 +299,7 @@ def boost_steps(mode: Any, window: Any = None, energy_kwh: Any = None, by: Any =
         steps.append((PV_WINDOW_KEY, window))
     elif boost == "1&SmartBoost":
         target = {"energy": energy_kwh, "by": by}
-        wire, _ = smart_boost_to_wire(target)
-        when = wire.split("contime=", 1)[1].split("&", 1)[0]
+        _, when = _boost_target(target)
         if now_local is not None and when <= now_local.strftime("%Y-%m-%d %H:%M"):
             raise BadValue(f"smart boost: {when} is not in the future "
                            f"(the charger's time is {now_local:%Y-%m-%d %H:%M})")
