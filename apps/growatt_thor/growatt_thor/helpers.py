@@ -88,7 +88,7 @@ class ThorHelpers(ADAPI):
             self.log(f"{entity} = {new!r}: {err}", level="WARNING")
             await notify_ha(self, self.ns, "Growatt THOR: value not sent", f"{entity}: {err}")
             if cid is not None:
-                await self._sync_helper(cid, name)
+                await self._sync_helper(cid, name, handled=True)
 
     async def _request(self, name: str, value: Any, cid: str, source: str) -> None:
         hub = self.hub
@@ -131,7 +131,8 @@ class ThorHelpers(ADAPI):
         if result.get("note"):
             await notify_ha(self, self.ns, "Growatt THOR: value adjusted", result["note"])
         if helper is not None and helper.key is not None and not result["queued"]:
-            await self._sync_helper(cid, name)  # nothing to write: show the charger's value
+            # nothing to write: show the charger's value
+            await self._sync_helper(cid, name, handled=True)
 
     async def _access_point(self, cid: str, source: str) -> None:
         now = time.monotonic()
@@ -180,7 +181,7 @@ class ThorHelpers(ADAPI):
                                 f"the charger restarts now.")
             for h in controls.HELPERS:
                 if h.shows == payload["key"]:
-                    await self._sync_helper(cid, h.name)
+                    await self._sync_helper(cid, h.name, handled=True)
         elif topic == "write" and payload.get("status") not in controls.WRITE_OK + ("retrying",):
             await notify_ha(self, self.ns, "Growatt THOR: command not done",
                             f"{payload.get('value')}: {payload.get('status')} - "
@@ -190,8 +191,16 @@ class ThorHelpers(ADAPI):
         for h in controls.HELPERS:
             await self._sync_helper(cid, h.name)
 
-    async def _sync_helper(self, cid: str, name: str, force: bool = False) -> None:
-        """Show the charger's value in the helper, unless a write of it is waiting.
+    async def _sync_helper(self, cid: str, name: str, force: bool = False,
+                           handled: bool = False) -> None:
+        """Show the charger's value in the helper, unless a write of it is waiting or
+        the user has just edited it.
+
+        A helper that no longer shows what we last put there was edited by the user,
+        even if its state callback has not run yet: writing the charger's value over
+        it would lose the edit (the callback would then request the old value). Once
+        the user's request has been dealt with (``handled``: queued, refused, or
+        answered by the charger) the helper shows the charger's value again.
 
         A staged helper keeps the user's value until its "apply" button has been
         pressed; after that (``force``) it shows the charger's again."""
@@ -201,17 +210,16 @@ class ThorHelpers(ADAPI):
             return
         snap = self.hub.charger_snapshot(cid) or {}
         config = snap.get("config") or {}
-        if helper.staged and not force:
-            if name in self._staged:
-                return  # the user's edit, waiting for its "apply" button
-            # A helper that no longer shows what we last put there was edited by the
-            # user, even if its state callback (which stages it) has not run yet.
+        if helper.staged and not force and name in self._staged:
+            return  # the user's edit, waiting for its "apply" button
+        if not (force or handled):
             eid = self.ids[name]
             now = await self.get_state(eid, namespace=self.ns)
             last = self._synced.get(eid)
             if last is not None and now not in NOT_A_VALUE \
                     and not controls.same_helper_value(now, last):
-                self._staged.add(name)
+                if helper.staged:
+                    self._staged.add(name)
                 return
         if key not in config or self.hub.write_pending(key, cid):
             return
