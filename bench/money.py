@@ -298,7 +298,7 @@ def simulate(sc: Scenario, pv: list[float], house: list[float], imp: list[float]
             d = ctl.step(SolarInput(grid_power_w=measured,
                                     ev_power_w=est.power(thor.setpoint, thor.session),
                                     setpoint_a=thor.setpoint, charging=thor.session), t)
-            solar = Demand("solar", SOLAR, charge=d.charge,
+            solar = Demand("solar", SOLAR, charge=d.wants(thor.session),
                            current=None if d.charge is False else d.current)
             dec = arbitrate([solar, plan_demand], LIMIT_A)
             if dec.current is not None and dec.charge is not False:

@@ -320,3 +320,22 @@ def test_a_sensor_outage_forgets_the_calm_sky():
         if d.charge:
             break
     assert t - t0 == 360
+
+
+def test_a_running_session_it_lets_go_on_is_a_demand_to_keep_charging():
+    """While charging, "no change" is "keep charging" for the arbiter: the plan's stop at
+    its target (priority 5) must not win every step after a solar start."""
+    from growatt_thor.thor.arbiter import SOLAR, Demand, arbitrate
+    c = ctl()
+    d = c.step(charging(-1000, 1380), 0)
+    assert d.charge is None and d.wants(charging=True) is True
+    at_target = Demand("plan", 5, charge=False)
+    solar = Demand("solar", SOLAR, charge=d.wants(True), current=d.current)
+    assert arbitrate([solar, at_target], 16).charge is True
+    # not charging and not starting: no opinion, the plan's "do not charge" stands
+    idle_d = ctl().step(idle(-1500), 0)
+    assert idle_d.wants(charging=False) is None
+    # a stop is a stop
+    c2 = ctl(disable_delay_s=0)
+    c2.step(charging(500, 1380), 0)
+    assert c2.step(charging(500, 1380), 10).wants(charging=True) is False

@@ -263,7 +263,7 @@ class SolarSurplus(ThorNode):
         # a demand, not a write: the hub's arbiter weighs it against the other nodes'
         # (a charging plan's grid hours win) and sends what it decides through the queue
         try:
-            self.demand(charge=d.charge,
+            self.demand(charge=d.wants(inp.charging),
                         current=None if d.charge is False else d.current,
                         priority=SOLAR, reason=f"solar {s.mode}: {d.reason}"[:200])
         except ValueError as err:  # e.g. the card policy: no starts from HA

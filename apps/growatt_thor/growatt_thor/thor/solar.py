@@ -160,6 +160,15 @@ class Decision:
     surplus_w: float | None
     reason: str
 
+    def wants(self, charging: bool) -> bool | None:
+        """The node's demand on start/stop (``thor/arbiter.py``): a start, a stop, or,
+        while it lets a running session go on, "keep charging". Without that last one a
+        lower-priority stop (the plan at its target) would win every step after a start,
+        and the charger would be started and stopped again and again."""
+        if self.charge is None and charging and self.current is not None:
+            return True
+        return self.charge
+
 
 @dataclass
 class SolarController:
