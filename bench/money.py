@@ -68,7 +68,8 @@ from bench.solar import (  # noqa: E402
     variant,
 )
 from growatt_thor.thor.arbiter import PLAN, SOLAR, Demand, arbitrate  # noqa: E402
-from growatt_thor.thor.plan import Slot, make_plan  # noqa: E402
+from growatt_thor.thor.arbiter import clamp  # noqa: E402
+from growatt_thor.thor.plan import Slot, TopUp, blend_price, make_plan  # noqa: E402
 from growatt_thor.thor.solar import (  # noqa: E402
     EvPowerEstimate,
     SolarController,
@@ -214,36 +215,74 @@ def ideal(sc: Scenario, surplus: list[float], imp: list[float], exp: list[float]
 
     need = sc.need_kwh
     lo, hi = -1.0, 5.0
+    out = Outcome()
     if sum(o[0] for o in pick(hi)) < need:  # even full power all the time is short
-        chosen = pick(hi)
+        base, top = pick(hi), []
+        left = need - sum(o[0] for o in base)
     else:
-        for _ in range(30):
+        for _ in range(40):
             mid = (lo + hi) / 2
             if sum(o[0] for o in pick(mid)) >= need:
                 hi = mid
             else:
                 lo = mid
-        chosen = pick(hi)
-    chosen = sorted((o for o in chosen if o[0] > 0), key=lambda o: o[1] / o[0])
-    out = Outcome()
-    left = need
-    for e, c, sun_e, i in chosen:
+        # below the price lam = lo the steps deliver less than the need, at hi at least
+        # the need: every step's lo choice, then the cheapest upgrades to its hi choice
+        # (per extra kWh) until the need is met. Steps tie at lam (every grid kWh at a
+        # flat price), so this, not a cut of the hi choices, is the cheapest way there.
+        base, top = pick(lo), pick(hi)
+        left = need - sum(o[0] for o in base)
+    upgrade: dict[int, tuple[tuple[float, float, float, int], float]] = {}
+    for _, b, t in sorted(((t[1] - b[1]) / (t[0] - b[0]), b, t) for b, t in zip(base, top)
+                          if t[0] > b[0] + 1e-12):
         if left <= 1e-9:
             break
-        f = min(1.0, left / e)  # the last step only partly (the car is full)
-        out.cost += c * f
-        out.solar_kwh += sun_e * f
-        out.grid_kwh[part(i * STEP / 3600)] += (e - sun_e) * f
-        left -= e * f
+        f = min(1.0, left / (t[0] - b[0]))
+        upgrade[b[3]] = (t, f)
+        left -= (t[0] - b[0]) * f
+    for b in base:
+        t, f = upgrade.get(b[3], (b, 0.0))
+        e = b[0] + (t[0] - b[0]) * f
+        sun_e = b[2] + (t[2] - b[2]) * f
+        out.cost += b[1] + (t[1] - b[1]) * f
+        out.solar_kwh += sun_e
+        out.grid_kwh[part(b[3] * STEP / 3600)] += e - sun_e
     out.short_kwh = max(left, 0.0)
     out.cost += out.short_kwh * FAST_CHARGER
     return out
 
 
+TOPUP_SETTINGS: dict[str, float] = {}  # --topup KEY=VALUE: thor.plan.TopUp fields
+FORECAST_ERROR = 0.3  # sigma of the log of a day's forecast error ("noisy")
+
+
+def forecast(surplus: list[float], pmax: float, depart_i: int, how: str,
+             seed: int) -> list[float]:
+    """Per 10-s step: the surplus energy (kWh, at most the charger's power) expected from
+    then until departure, as a solar forecast sensor would tell the plan (all zero for
+    "none"; "perfect": the day's own; "noisy": the day's own times a seeded per-day
+    factor, log-normal with sigma 0.3, like a day-ahead PV forecast's error)."""
+    if how == "none":
+        return [0.0] * (depart_i + 1)
+    left, acc = [0.0] * (depart_i + 1), 0.0
+    for i in range(depart_i - 1, -1, -1):
+        acc += min(surplus[i], pmax) * STEP / 3.6e6
+        left[i] = acc
+    if how == "noisy":
+        factor = math.exp(random.Random(seed).gauss(0.0, FORECAST_ERROR))
+        left = [x * factor for x in left]
+    elif how != "perfect":
+        raise ValueError(how)
+    return left
+
+
 def simulate(sc: Scenario, pv: list[float], house: list[float], imp: list[float],
              exp: list[float], phases: int, who: str,
-             overrides: dict[str, object] | None = None) -> Outcome:
-    """The baseline or the pack, through the THOR model and the write queue."""
+             overrides: dict[str, object] | None = None, topup: bool = True,
+             sun_left: list[float] | None = None) -> Outcome:
+    """The baseline or the pack, through the THOR model and the write queue. The pack's
+    plan tops up with cheaper grid energy (``thor/plan.TopUp``) unless ``topup`` is
+    False, and counts on ``sun_left`` (a forecast per step; none by default)."""
     settings = baseline_settings(phases) if who == "baseline" else \
         pack_settings(phases, **(overrides or {}))
     interval = 30.0 if who == "baseline" else METER
@@ -263,6 +302,8 @@ def simulate(sc: Scenario, pv: list[float], house: list[float], imp: list[float]
     next_meter = next_decision = next_plan = 0.0
     next_report = math.inf
     plan_demand = Demand("plan", PLAN)
+    plan = None
+    top = TopUp(**TOPUP_SETTINGS) if who == "pack" and topup else None
     decided = None
     t = sc.arrive_h * 3600
     end = sc.depart_h * 3600
@@ -289,10 +330,12 @@ def simulate(sc: Scenario, pv: list[float], house: list[float], imp: list[float]
             next_report = t + 120.0
         if t >= next_plan:
             next_plan = t + REPLAN
-            p = make_plan(t0 + timedelta(seconds=t), departure, left, pmax / 1000, slots)
+            sun = sun_left[i] if sun_left is not None and i < len(sun_left) else 0.0
+            plan = make_plan(t0 + timedelta(seconds=t), departure, left, pmax / 1000, slots,
+                             sun_kwh=sun)
             plan_demand = Demand("plan", PLAN, charge=True, current=LIMIT_A) \
-                if p.charge_now else Demand("plan", 5, charge=False) if p.need_kwh <= 0 \
-                else Demand("plan", PLAN)
+                if plan.charge_now else Demand("plan", 5, charge=False) \
+                if plan.need_kwh <= 0 else Demand("plan", PLAN)
         if t >= next_decision:
             next_decision = t + interval
             d = ctl.step(SolarInput(grid_power_w=measured,
@@ -300,7 +343,15 @@ def simulate(sc: Scenario, pv: list[float], house: list[float], imp: list[float]
                                     setpoint_a=thor.setpoint, charging=thor.session), t)
             solar = Demand("solar", SOLAR, charge=d.wants(thor.session),
                            current=None if d.charge is False else d.current)
-            dec = arbitrate([solar, plan_demand], LIMIT_A)
+            demand = plan_demand
+            if top is not None and plan is not None and not plan.charge_now:
+                amps = clamp((d.surplus_w or 0.0) / (V * phases), LIMIT_A)
+                blend = None if d.surplus_w is None else blend_price(
+                    d.surplus_w, amps * V * phases, imp[int(hour)], exp[int(hour)])
+                share = min(max(d.surplus_w or 0.0, 0.0) / (amps * V * phases), 1.0)
+                if top.step(t, plan.marginal_price, blend, share):
+                    demand = Demand("plan", PLAN, charge=True, current=amps)
+            dec = arbitrate([solar, demand], LIMIT_A)
             if dec.current is not None and dec.charge is not False:
                 q.put(Request("G_MaxCurrent", CONFIG, "ChangeConfiguration", str(dec.current)),
                       t, current=str(thor.setpoint))
@@ -347,12 +398,23 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--first-day", type=int, default=0,
                     help="the first seed of each kind (tuning days 0-1, held out from 2)")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--forecast", choices=("none", "noisy", "perfect"), default="none",
+                    help="the pack's plan counts on a solar forecast (default: none)")
+    ap.add_argument("--no-topup", action="store_true",
+                    help="the pack's plan without its top-up with cheaper grid energy")
+    ap.add_argument("--topup", action="append", default=[], metavar="KEY=VALUE",
+                    help="a thor.plan.TopUp setting (hold_s, margin, min_sun_share)")
     a = ap.parse_args(argv)
+    TOPUP_SETTINGS.clear()
+    TOPUP_SETTINGS.update({k: float(v) for k, v in (x.split("=", 1) for x in a.topup)})
     try:
         overrides = parse_overrides(a.set)
     except ValueError as err:
         ap.error(str(err))
-    rows = []
+    rows: list[dict] = []
+    grand = {w: Outcome() for w in ("ideal", "baseline", "pack")}
+    losses: list[str] = []
+    n_days = n_at_least = n_missed = groups = groups_above = 0
     for phases in (int(x) for x in a.phases.split(",")):
         pmax = LIMIT_A * V * phases
         for name in a.scenarios.split(","):
@@ -368,17 +430,25 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         surplus = [max(p - h, 0.0) for p, h in zip(pv, house)]
                         best = ideal(sc, surplus, imp, exp, pmax, phases)
                         best.reference = reference_cost(sc, imp, pmax)
+                        sun_left = forecast(surplus, pmax, int(sc.depart_h * 3600 / STEP),
+                                            a.forecast, seed=k * 101 + len(kind))
                         res = {"ideal": best,
                                "baseline": simulate(sc, pv, house, imp, exp, phases, "baseline"),
                                "pack": simulate(sc, pv, house, imp, exp, phases, "pack",
-                                                overrides)}
+                                                overrides, topup=not a.no_topup,
+                                                sun_left=sun_left)}
                         days += 1
-                        at_least += res["pack"].savings >= res["baseline"].savings - 0.005
+                        day = variant(kind, k)
+                        if res["pack"].savings >= res["baseline"].savings - 0.005:
+                            at_least += 1
+                        else:
+                            losses.append(f"{phases}ph {name} {tname} {day}: "
+                                          + why_lost(res["pack"], res["baseline"]))
                         met_miss += best.short_kwh < 0.01 and res["pack"].short_kwh >= 0.01
                         for w, r in res.items():
                             totals[w].add(r)
                             rows.append({"phases": phases, "scenario": name, "tariff": tname,
-                                         "day": variant(kind, k), "controller": w,
+                                         "day": day, "controller": w,
                                          **asdict(r), "savings": round(r.savings, 3)})
                 share = 100 * totals["pack"].savings / max(totals["ideal"].savings, 1e-9)
                 base = 100 * totals["baseline"].savings / max(totals["ideal"].savings, 1e-9)
@@ -388,9 +458,50 @@ def main(argv: list[str] | None = None) -> list[dict]:
                     for w, o in totals.items())
                     + f" | of ideal: pack {share:5.1f} %, baseline {base:5.1f} % | pack >= "
                       f"baseline on {at_least}/{days} days | target missed {met_miss}")
+                for w in grand:
+                    grand[w].add(totals[w])
+                n_days += days
+                n_at_least += at_least
+                n_missed += met_miss
+                groups += 1
+                groups_above += totals["pack"].savings > totals["baseline"].savings
+    ideal_sum = max(grand["ideal"].savings, 1e-9)
+    print(f"Total: ideal {grand['ideal'].savings:.2f}, baseline {grand['baseline'].savings:.2f} "
+          f"({100 * grand['baseline'].savings / ideal_sum:.1f} %), pack "
+          f"{grand['pack'].savings:.2f} ({100 * grand['pack'].savings / ideal_sum:.1f} %); "
+          f"pack at least the baseline on {n_at_least}/{n_days} scenario-days, above it in "
+          f"{groups_above}/{groups} scenario-tariff groups; starts+stops pack/baseline "
+          f"{grand['pack'].switches}/{grand['baseline'].switches}; targets the ideal met "
+          f"and the pack missed: {n_missed}")
+    if losses:
+        print("Days the pack saves less than the baseline:")
+        for line in losses:
+            print("  " + line)
     if a.json:
         a.json.write_text(json.dumps(rows, indent=1))
     return rows
+
+
+def why_lost(pack: Outcome, base: Outcome) -> str:
+    """A day the pack saved less than the baseline, and where the difference came from."""
+    def grid_price(o: Outcome) -> float:
+        grid = sum(o.grid_kwh.values())
+        return 0.0 if grid <= 0 else (o.cost - o.short_kwh * FAST_CHARGER) / max(
+            grid + o.solar_kwh, 1e-9)
+    parts = [f"{pack.savings - base.savings:+.2f}"]
+    if pack.short_kwh > base.short_kwh + 0.01:
+        parts.append(f"{pack.short_kwh - base.short_kwh:.1f} kWh short at departure")
+    if pack.solar_kwh < base.solar_kwh - 0.05:
+        parts.append(f"{base.solar_kwh - pack.solar_kwh:.1f} kWh less sun in the car")
+    elif pack.solar_kwh > base.solar_kwh + 0.05:
+        parts.append(f"{pack.solar_kwh - base.solar_kwh:.1f} kWh more sun")
+    gp, gb = grid_price(pack), grid_price(base)
+    if gp > gb + 0.002:
+        parts.append(f"a kWh cost {gp:.3f} against {gb:.3f} (grid "
+                     + "/".join(f"{v:.1f}" for v in pack.grid_kwh.values()) + " against "
+                     + "/".join(f"{v:.1f}" for v in base.grid_kwh.values())
+                     + " kWh night/day/evening)")
+    return ", ".join(parts)
 
 
 if __name__ == "__main__":

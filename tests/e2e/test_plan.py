@@ -24,17 +24,22 @@ NS = "default"
 TZ = ZoneInfo("Europe/Amsterdam")
 
 
-@pytest.fixture
-def ad(tmp_path: Path, ocpp_port: int):
-    apps = controls_apps(ocpp_port)
+def plan_apps(port: int, solar: dict, **plan: object) -> dict:
+    apps = controls_apps(port)
     del apps["growatt_thor_helpers"]
     deps = ["growatt_thor_hub", "growatt_thor_standalone_helpers"]
     apps["growatt_thor_solar"] = solar_app(grid_power_sensor="sensor.grid_power", phases=3,
-                                           smoothing_s=0)
+                                           smoothing_s=0, **solar)
     apps["growatt_thor_plan"] = {
         "module": "growatt_thor.plan_node", "class": "ChargingPlan", "dependencies": deps,
-        "price_sensor": "sensor.prices", "interval": 0.5,
-        "margin_minutes": 0}  # slots of seconds: no 10 minutes to spare
+        "interval": 0.5, **plan}
+    return apps
+
+
+@pytest.fixture
+def ad(tmp_path: Path, ocpp_port: int):
+    # slots of seconds: no 10 minutes to spare
+    apps = plan_apps(ocpp_port, {}, price_sensor="sensor.prices", margin_minutes=0)
     ad = AppDaemon(tmp_path, apps)
     ad.start()
     yield ad
@@ -97,3 +102,64 @@ async def test_the_plan_charges_in_the_cheapest_slot_and_stops_at_the_target(ad,
                          lambda s: s and s.startswith("target reached"))
     log = ad.logs(tail=5000)
     assert "decision: charge at 16 A (growatt_thor_plan)" in log
+
+
+@pytest.fixture
+def ad_topup(tmp_path: Path, ocpp_port: int):
+    # a flat tariff without a price sensor
+    apps = plan_apps(ocpp_port, {}, import_price=0.30, feed_in_price=0.08, topup_hold_s=2)
+    ad = AppDaemon(tmp_path, apps)
+    ad.start()
+    yield ad
+    ad.stop()
+
+
+async def test_the_plan_tops_up_with_cheaper_grid_energy_beside_a_solar_node(ad_topup,
+                                                                             ocpp_port):
+    """2.5 kW of sun is too little for a 3-phase start (6 A = 4.14 kW), so the solar node
+    waits; with a flat tariff the plan's grid hours cost 0.30 and a kWh now 0.13, so the
+    plan starts the charger now at 6 A. When the sun goes, the top-up holds 2 s and lets
+    go, and the solar node stops the import."""
+    ad = ad_topup
+    async with sim_for(ocpp_port) as sim:
+        await sim.wait_connected()
+        await sim.plug_in()
+        await wait_state(ad, f"sensor.{P}_status", "Preparing")
+        await rest(ad, "set_state", NS, "sensor.grid_power", "-2500")
+        await rest(ad, "call_service", NS, "input_select/select_option",
+                   entity_id="input_select.growatt_thor_solar_mode", option="pv")
+        await rest(ad, "call_service", NS, "input_number/set_value",  # stop at once
+                   entity_id="input_number.growatt_thor_solar_disable_delay", value=0)
+        await wait_state(ad, f"sensor.{P}_solar_surplus", "2500")
+        departure = datetime.now(TZ).replace(microsecond=0) + timedelta(hours=3)
+        await rest(ad, "call_service", NS, "input_number/set_value",
+                   entity_id="input_number.growatt_thor_plan_energy", value=5)
+        await rest(ad, "call_service", NS, "input_datetime/set_datetime",
+                   entity_id="input_datetime.growatt_thor_plan_departure",
+                   datetime=departure.strftime("%Y-%m-%d %H:%M:%S"))
+        await rest(ad, "call_service", NS, "input_boolean/turn_on",
+                   entity_id="input_boolean.growatt_thor_plan")
+
+        st = await wait_state(ad, f"sensor.{P}_plan_status", lambda s: s and "top-up" in s)
+        assert "5.0 kWh from the grid in the cheapest hours" in st["state"], st
+        assert "charging at 6 A with the surplus (top-up)" in st["state"], st
+        await async_wait_for(lambda: sim.calls("RemoteStartTransaction"), timeout=30,
+                             what="the top-up's start")
+        queue = await rest(ad, "state", NS, f"sensor.{P}_write_queue")
+        plan = queue["attributes"]["demands"]["growatt_thor_plan"]
+        assert plan["charge"] is True and "top-up" in plan["reason"], queue
+        # (once it charges, the static grid sensor makes the car's draw look like surplus:
+        # the current rises with it, as it would with that much sun)
+        assert not sim.calls("RemoteStopTransaction")
+
+        # the sun goes: every kWh now costs what the plan pays; after the 2-s hold the
+        # plan has no opinion and the solar node stops the import
+        await rest(ad, "set_state", NS, "sensor.grid_power", "20000")  # the car and more
+        try:
+            await async_wait_for(lambda: sim.calls("RemoteStopTransaction"), timeout=20,
+                                 what="the stop once the sun has gone")
+        except AssertionError as err:
+            raise AssertionError(
+                f"{err}: {await rest(ad, 'state', NS, f'sensor.{P}_write_queue')}") from None
+        await wait_state(ad, f"sensor.{P}_plan_status",
+                         lambda s: s and "cheapest hours" in s and "top-up" not in s)

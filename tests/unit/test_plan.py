@@ -6,7 +6,15 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from growatt_thor.thor.plan import Slot, make_plan, need_from_soc, parse_prices
+from growatt_thor.thor.plan import (
+    Slot,
+    TopUp,
+    blend_price,
+    make_plan,
+    need_from_soc,
+    parse_prices,
+    price_at,
+)
 
 TZ = timezone(timedelta(hours=1))
 T0 = datetime(2026, 12, 1, 18, 0, tzinfo=TZ)  # plugged in at 18:00
@@ -92,3 +100,43 @@ def test_need_from_the_cars_state_of_charge():
     assert need_from_soc(90, 80, 60) == 0.0
     with pytest.raises(ValueError):
         need_from_soc(120, 80, 60)
+
+
+def test_the_marginal_price_is_the_dearest_slot_the_grid_part_needs():
+    prices = [0.40, 0.38, 0.35, 0.30, 0.25, 0.20, 0.15, 0.10, 0.08, 0.09, 0.12, 0.20, 0.30]
+    p = make_plan(T0, DEPART, need_kwh=20, power_kw=KW, prices=hourly(prices))
+    assert p.marginal_price == 0.09  # 02:00 (0.08) and 03:00 (0.09)
+    assert make_plan(T0, DEPART, 20, KW, prices=hourly(prices), sun_kwh=25).marginal_price \
+        is None  # no grid part
+    assert make_plan(T0, DEPART, 20, KW).marginal_price is None  # no prices
+    assert price_at(hourly(prices), T0 + timedelta(hours=8, minutes=59)) == 0.08
+    assert price_at(hourly(prices), DEPART + timedelta(hours=1)) is None
+
+
+def test_a_kwh_now_costs_the_surplus_at_its_feed_in_and_the_rest_at_the_import_price():
+    # 3 phases at 6 A = 4140 W with 2070 W of sun: half at 0.08, half at 0.30
+    assert blend_price(2070, 4140, 0.30, 0.08) == pytest.approx(0.19)
+    assert blend_price(9000, 4140, 0.30, 0.08) == pytest.approx(0.08)  # all sun
+    assert blend_price(-500, 4140, 0.30, 0.08) == pytest.approx(0.30)  # importing anyway
+
+
+def test_top_up_runs_while_a_kwh_now_is_cheaper_than_the_plans_and_holds_through_a_cloud():
+    t = TopUp(hold_s=600, margin=0.01, min_sun_share=0.5)
+    flat = 0.30  # the plan would buy at 0.30 (a flat tariff)
+
+    def at(now: float, sun_w: float, marginal: float | None = flat, imp: float = 0.30) -> bool:
+        return t.step(now, marginal, blend_price(sun_w, 4140, imp, 0.08), min(sun_w / 4140, 1))
+
+    assert at(0, 0) is False  # no sun: nothing gained
+    assert at(10, 1000) is False  # a quarter from the sun: the sun may still come
+    assert at(20, 2500) is True  # 60 % from the sun at 0.08, the rest at 0.30
+    assert at(300, 0) is True  # a cloud: a kWh costs what the plan pays, it holds
+    assert at(619, 0) is True
+    assert at(620, 0) is False  # 600 s without a gain: stops
+    # time of use: day import 0.34 against the plan's night 0.22
+    assert at(700, 2070, marginal=0.22, imp=0.34) is False  # 0.21 a kWh: not 0.01 cheaper
+    assert at(710, 3000, marginal=0.22, imp=0.34) is True  # 0.15
+    assert at(720, 0, marginal=0.22, imp=0.34) is False  # a cloud at 0.34: a loss, stop now
+    # no grid part left (the target, or a forecast with enough sun): off at once
+    assert at(730, 3000, marginal=0.22, imp=0.34) is True
+    assert at(740, 3000, marginal=None) is False

@@ -37,15 +37,18 @@ def test_a_clear_day_is_charged_from_surplus(phases):
 
 
 @pytest.mark.parametrize("phases, evcc_switches", [(1, 56), (3, 48)])
-def test_a_day_of_fast_clouds_is_ridden_at_the_minimum_current(phases, evcc_switches):
-    """Tuned on money: a cloud costs a little grid energy at 6 A, a stop costs the surplus
-    after it (and a start the THOR's 20 s); the charging plan buys the rest anyway."""
+def test_a_day_of_fast_clouds_is_ridden_like_evcc_does(phases, evcc_switches):
+    """Tuned on money: the solar node alone rides a cloud for 3 minutes at 6 A, as evcc
+    does, and takes at least as much of the surplus with hardly more starts and stops;
+    with a charging plan, its top-up rides longer while the grid costs no more than the
+    plan's (bench/money.py)."""
     pv, house = profiles(variant("cloudy", 0), phases)
     base = run(pv, house, baseline_settings(phases), interval=30.0)
     r = run(pv, house, pack_settings(phases), interval=10.0)
-    assert r.solar_kwh >= 1.05 * base.solar_kwh  # more of the day's surplus in the car
+    assert base.switches == evcc_switches
+    assert r.solar_kwh >= base.solar_kwh
     assert r.share >= 80.0
-    assert r.switches <= 4 and 10 * r.switches <= evcc_switches  # evcc: 56 and 48
+    assert r.switches <= 1.1 * evcc_switches
 
 
 def test_the_benchmark_measures_other_settings_as_apps_yaml_writes_them():

@@ -12,6 +12,12 @@ apps.yaml::
       # battery_kwh: 60                             # with soc_sensor: target in %
       # solar_forecast_sensor: sensor.solar_surplus_forecast_kwh   # expected surplus
       # phases: 3                                   # the charger's power: limit x phases x 230 V
+      # import_price: 0.30      # without a price sensor: a flat import price (per kWh)
+      # feed_in_price: 0.08     # what exported surplus earns: a number or a sensor
+      # surplus_sensor: sensor.growatt_thor_solar_surplus   # W (the solar node's)
+      # topup: true             # take grid energy now when it is cheaper than the plan's
+      # topup_min_sun_share: 0.5   # ... and at least this share of it is sun
+      # topup_hold_s: 600          # ... holding through clouds that cost no more
 
 The helpers (the pack's HA package): ``input_boolean.<prefix>_plan`` (on/off),
 ``input_number.<prefix>_plan_energy`` (kWh the car needs) or, with ``soc_sensor``,
@@ -20,13 +26,19 @@ The helpers (the pack's HA package): ``input_boolean.<prefix>_plan`` (on/off),
 Every ``interval`` seconds and on every change it asks :func:`thor.plan.make_plan` and
 states a demand to the hub's arbiter: charge at the installation limit (priority 50)
 while a planned grid slot runs or the departure is too close; at the target, not
-charging (priority 5: a solar node may still top up from surplus); else nothing (the
-solar node, or nobody, decides). Entities: ``sensor.<charger prefix>_plan_status`` (why),
-``_plan_need_kwh``, ``_plan_sun_kwh``, ``_plan_grid_kwh``, ``_plan_grid_start``.
+charging (priority 5: a solar node may still top up from surplus); while a kWh now costs
+less than the plan's dearest grid slot (some surplus, the rest from the grid:
+:class:`thor.plan.TopUp`), charge at the surplus's current, at least 6 A (priority 50);
+else nothing (the solar node, or nobody, decides). Entities:
+``sensor.<charger prefix>_plan_status`` (why), ``_plan_need_kwh``, ``_plan_sun_kwh``,
+``_plan_grid_kwh``, ``_plan_grid_start``.
 """
 
 from __future__ import annotations
 
+import math
+import time
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,8 +46,18 @@ from pydantic import Field, model_validator
 
 from .adapter import NOT_A_VALUE
 from .node import NodeConfig, ThorNode
-from .thor.arbiter import PLAN
-from .thor.plan import Plan, make_plan, need_from_soc, parse_prices
+from .thor.arbiter import PLAN, clamp
+from .thor.plan import (
+    FALLBACK_STEP,
+    Plan,
+    Slot,
+    TopUp,
+    blend_price,
+    make_plan,
+    need_from_soc,
+    parse_prices,
+    price_at,
+)
 
 AT_TARGET = 5  # the plan's "stop" at the target: below the solar node's 10
 VOLTS = 230.0
@@ -55,12 +77,31 @@ class PlanConfig(NodeConfig):
     interval: float = Field(10.0, ge=0.5, le=600)
     margin_minutes: float = Field(10.0, ge=0, le=120,
                                   description="full-power time booked beyond the need")
+    import_price: float | None = Field(None, ge=-10, le=10,
+                                       description="flat import price without a price sensor")
+    feed_in_price: float | str = Field(0.0, description="per kWh exported: number or sensor")
+    surplus_sensor: str | None = Field(None, description="W of surplus; default: the solar "
+                                       "node's sensor.<prefix>_solar_surplus")
+    topup: bool = True
+    topup_hold_s: float = Field(600.0, ge=0, le=7200)
+    topup_min_sun_share: float = Field(0.5, ge=0, le=1)
 
     @model_validator(mode="after")
     def _battery_with_soc(self) -> PlanConfig:
         if self.soc_sensor and not self.battery_kwh:
             raise ValueError("soc_sensor needs battery_kwh (the car's usable battery, kWh)")
         return self
+
+
+def flat_slots(now: datetime, departure: datetime, price: float) -> list[Slot]:
+    """A flat import price as quarter hours up to the departure (on equal prices the
+    plan takes the latest)."""
+    out, t = [], now
+    while t < departure and len(out) < 4 * 24 * 14:
+        end = min(t + FALLBACK_STEP, departure)
+        out.append(Slot(t, end, price))
+        t = end
+    return out
 
 
 def helper_ids(prefix: str) -> dict[str, str]:
@@ -93,6 +134,8 @@ class ChargingPlan(ThorNode):
         self._tx_wh = 0.0
         self._last: str | None = None
         self._seen: tuple[Any, ...] | None = None  # status, transaction, energy last planned on
+        self._topup = TopUp(hold_s=self.cfg.topup_hold_s,
+                            min_sun_share=self.cfg.topup_min_sun_share)
         for eid in [*self.ids.values(), self.cfg.price_sensor, self.cfg.soc_sensor,
                     self.cfg.solar_forecast_sensor]:
             if eid:
@@ -133,8 +176,11 @@ class ChargingPlan(ThorNode):
     async def _state(self, eid: str | None, **kw: Any) -> Any:
         return None if not eid else await self.get_state(eid, namespace=self.ha_namespace, **kw)
 
-    async def _prices(self) -> tuple[list | None, str]:
+    async def _prices(self, now: datetime, departure: datetime | None
+                      ) -> tuple[list | None, str]:
         sensor = self.cfg.price_sensor
+        if not sensor and self.cfg.import_price is not None and departure is not None:
+            return flat_slots(now, departure, self.cfg.import_price), ""
         if not sensor:
             return None, "no price sensor"
         if await self._state(sensor) in NOT_A_VALUE:
@@ -176,7 +222,7 @@ class ChargingPlan(ThorNode):
             if self.cfg.soc_sensor is None else need
         limit = self.installation_limit
         power_kw = limit * self.cfg.phases * VOLTS / 1000
-        prices, note = await self._prices()
+        prices, note = await self._prices(now, departure)
         sun = 0.0
         forecast = await self._state(self.cfg.solar_forecast_sensor)
         try:
@@ -186,9 +232,14 @@ class ChargingPlan(ThorNode):
             sun = 0.0
         plan = make_plan(now, departure, left, power_kw, prices, sun, prices_note=note,
                          margin=timedelta(minutes=self.cfg.margin_minutes))
+        topup = await self._topup_current(plan, prices, now, limit)
         try:
             if plan.charge_now:
                 self.demand(charge=True, current=limit, priority=PLAN, reason=plan.reason)
+            elif topup is not None:
+                plan = replace(plan, reason=f"{plan.reason}; now cheaper: charging at {topup} A "
+                               f"with the surplus (top-up)")
+                self.demand(charge=True, current=topup, priority=PLAN, reason=plan.reason)
             elif plan.need_kwh <= 0:
                 self.demand(charge=False, priority=AT_TARGET, reason=plan.reason)
             else:
@@ -197,6 +248,34 @@ class ChargingPlan(ThorNode):
             await self._publish(plan, f"refused: {err}")
             return
         await self._publish(plan, plan.reason)
+
+    async def _topup_current(self, plan: Plan, prices: list | None, now: datetime,
+                             limit: int) -> int | None:
+        """The current for a top-up with cheaper grid energy now, or None (``TopUp``)."""
+        if not self.cfg.topup or plan.charge_now:
+            self._topup.step(time.monotonic(), None, None, 0.0)
+            return None
+        surplus = await self._number(self.cfg.surplus_sensor
+                                     or f"sensor.{self.hub.entity_prefix(self.charger_id)}"
+                                        f"_solar_surplus")
+        feed_in = self.cfg.feed_in_price if isinstance(self.cfg.feed_in_price, float) \
+            else await self._number(self.cfg.feed_in_price)
+        price = price_at(prices, now)
+        amps = clamp((surplus or 0.0) / (VOLTS * self.cfg.phases), limit)
+        power = amps * VOLTS * self.cfg.phases
+        blend = None if surplus is None or feed_in is None or price is None else \
+            blend_price(surplus, power, price, feed_in)
+        share = min(max(surplus or 0.0, 0.0) / power, 1.0)
+        on = self._topup.step(time.monotonic(), plan.marginal_price, blend, share)
+        return amps if on else None
+
+    async def _number(self, eid: str) -> float | None:
+        value = await self._state(eid)
+        try:
+            x = float(value)
+        except (TypeError, ValueError):
+            return None
+        return x if math.isfinite(x) else None
 
     async def _need(self) -> tuple[float, Any]:
         """kWh still to charge, and what the user asked (a change starts a new plan)."""

@@ -57,6 +57,9 @@ class Plan:
     slots: tuple[tuple[datetime, datetime], ...] = field(default=())  # planned grid slots
     cost: float | None = None  # of the grid part, at the slots' prices (None: unknown)
     reason: str = ""
+    # the dearest price the grid part pays (its last slot): grid energy now at a lower
+    # price is energy the plan would otherwise buy dearer (None: no grid part or no prices)
+    marginal_price: float | None = None
 
 
 def _window_slots(prices: list[Slot] | None, now: datetime, end: datetime) -> list[Slot]:
@@ -131,9 +134,10 @@ def make_plan(now: datetime, departure: datetime | None, need_kwh: float, power_
     chosen.sort(key=lambda s: s.start)
     charge_now = any(s.start <= now < s.end for s in chosen)
     start = chosen[0].start if chosen else None
-    cost = None
+    cost = marginal = None
     if chosen and all(s.price is not None for s in chosen):
         cost = _cost(chosen, power_kw, limit_kwh=grid)
+        marginal = max(s.price for s in chosen if s.price is not None)
     if priced:
         how = "in the cheapest hours"
     else:
@@ -142,7 +146,66 @@ def make_plan(now: datetime, departure: datetime | None, need_kwh: float, power_
     return Plan(charge_now, need, sun, grid, 0.0, start,
                 tuple((s.start, s.end) for s in chosen), cost,
                 reason=f"{kwh(grid)} kWh from the grid {how}, from {start:%H:%M}"
-                       + (f"; {kwh(sun)} kWh expected from the sun" if sun else ""))
+                       + (f"; {kwh(sun)} kWh expected from the sun" if sun else ""),
+                marginal_price=marginal)
+
+
+def price_at(slots: list[Slot] | None, when: datetime) -> float | None:
+    """The price of the slot that holds ``when`` (None: no price known then)."""
+    for s in slots or ():
+        if s.start <= when < s.end and s.price is not None and math.isfinite(s.price):
+            return s.price
+    return None
+
+
+def blend_price(sun_w: float, power_w: float, import_price: float,
+                feed_in_price: float) -> float:
+    """What a kWh into the car costs now at ``power_w`` with ``sun_w`` of surplus: the
+    surplus part at the feed-in it does not earn, the rest at the import price."""
+    if power_w <= 0:
+        return import_price
+    sun = min(max(sun_w, 0.0), power_w)
+    return (sun * feed_in_price + (power_w - sun) * import_price) / power_w
+
+
+@dataclass
+class TopUp:
+    """Grid energy now that is cheaper than the plan's: charge at the surplus's current (at
+    least the minimum) while a kWh now costs less than the plan's marginal price.
+
+    The plan buys its grid part at up to ``Plan.marginal_price``. When the car can charge
+    now at a lower price per kWh (the surplus at the feed-in it forgoes, the rest at the
+    import price now), every kWh taken now is one the plan no longer buys dearer: e.g.
+    with a flat tariff, 2.1 kW of sun and a 4.1 kW minimum (3 phases, 6 A) make half the
+    energy nearly free, where a pure surplus rule waits for 4.1 kW of sun.
+
+    - It starts when a kWh now is at least ``margin`` cheaper than the plan's and at
+      least ``min_sun_share`` of it comes from the sun: without a forecast the plan
+      counts on no sun, and grid energy bought at dawn at the night price may be energy
+      the sun would have given later (tuned on ``bench/money.py``, docs/plan.md).
+    - It holds through a cloud while a kWh costs no more than the plan's (``margin``),
+      for at most ``hold_s`` since it last paid, and stops at once when a kWh now costs
+      more than the plan's, or when the plan has no grid part left (the forecast sun is
+      enough, or the need is met).
+    """
+    hold_s: float = 600.0
+    margin: float = 0.01  # per kWh
+    min_sun_share: float = 0.5
+    on: bool = False
+    _last_good: float | None = None
+
+    def step(self, now: float, marginal_price: float | None, blend: float | None,
+             sun_share: float) -> bool:
+        """Whether to charge now; ``blend`` from :func:`blend_price`, ``sun_share`` the
+        part of the power that the surplus covers (0..1)."""
+        if marginal_price is None or blend is None:
+            self.on, self._last_good = False, None
+        elif blend <= marginal_price - self.margin and sun_share >= self.min_sun_share:
+            self.on, self._last_good = True, now
+        elif self.on and (blend > marginal_price + self.margin or self._last_good is None
+                          or now - self._last_good >= self.hold_s):
+            self.on = False
+        return self.on
 
 
 def _cost(slots: list[Slot], power_kw: float, limit_kwh: float | None = None) -> float | None:

@@ -100,11 +100,12 @@ class SolarSettings:
     phases: int = 1
     voltage: float = 230.0
     # The defaults are tuned on money (bench/money.py, docs/plan.md): start on any surplus
-    # that reaches the minimum power for a minute, ride 10 minutes at the minimum current
+    # that reaches the minimum power for a minute, ride 3 minutes at the minimum current
+    # (a charging plan's top-up rides longer while the grid costs no more than its own)
     enable_threshold_w: float = 0.0  # surplus above the minimum power needed to start
     enable_delay_s: float = 60.0
     disable_threshold_w: float = 0.0  # import at minimum current that is tolerated freely
-    disable_delay_s: float = 600.0  # longest time at minimum current while importing
+    disable_delay_s: float = 180.0  # longest time at minimum current while importing
     # or stop once the session imported more than this allowance plus max_import_share of
     # what it took from surplus (None: stop on time alone)
     disable_import_wh: float | None = None
