@@ -402,6 +402,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                     help="the pack's plan counts on a solar forecast (default: none)")
     ap.add_argument("--no-topup", action="store_true",
                     help="the pack's plan without its top-up with cheaper grid energy")
+    ap.add_argument("--markdown", action="store_true",
+                    help="also print the groups as the table in docs/plan.md")
     ap.add_argument("--topup", action="append", default=[], metavar="KEY=VALUE",
                     help="a thor.plan.TopUp setting (hold_s, margin, min_sun_share)")
     a = ap.parse_args(argv)
@@ -477,31 +479,56 @@ def main(argv: list[str] | None = None) -> list[dict]:
         print("Days the pack saves less than the baseline:")
         for line in losses:
             print("  " + line)
+    if a.markdown:
+        print(markdown(rows))
     if a.json:
         a.json.write_text(json.dumps(rows, indent=1))
     return rows
 
 
+def markdown(rows: list[dict]) -> str:
+    """The per-group table of docs/plan.md from the rows ``main`` returns."""
+    groups: dict[tuple, dict[str, list[dict]]] = {}
+    for r in rows:
+        groups.setdefault((r["phases"], r["scenario"], r["tariff"]), {}).setdefault(
+            r["controller"], []).append(r)
+    out = ["| phases | scenario | tariff | ideal saves | baseline saves (of ideal) | pack "
+           "saves (of ideal) | pack >= baseline, days | starts+stops pack / baseline | "
+           "pack short, kWh |", "|---|---|---|---|---|---|---|---|---|"]
+    for (phases, scenario, tname), by in groups.items():
+        save = {w: sum(r["savings"] for r in rs) for w, rs in by.items()}
+        days = sum(p["savings"] >= b["savings"] - 0.005
+                   for p, b in zip(by["pack"], by["baseline"]))
+        sw = {w: sum(r["switches"] for r in rs) for w, rs in by.items()}
+        short = sum(r["short_kwh"] for r in by["pack"])
+        pct = {w: 100 * v / max(save["ideal"], 1e-9) for w, v in save.items()}
+        out.append(f"| {phases} | {scenario} | {tname} | {save['ideal']:.2f} | "
+                   f"{save['baseline']:.2f} ({pct['baseline']:.0f} %) | {save['pack']:.2f} "
+                   f"({pct['pack']:.0f} %) | {days}/{len(by['pack'])} | {sw['pack']} / "
+                   f"{sw['baseline']} | {short:.2f} |")
+    return "\n".join(out)
+
+
 def why_lost(pack: Outcome, base: Outcome) -> str:
     """A day the pack saved less than the baseline, and where the difference came from."""
-    def grid_price(o: Outcome) -> float:
-        grid = sum(o.grid_kwh.values())
-        return 0.0 if grid <= 0 else (o.cost - o.short_kwh * FAST_CHARGER) / max(
-            grid + o.solar_kwh, 1e-9)
-    parts = [f"{pack.savings - base.savings:+.2f}"]
+    diff = pack.savings - base.savings
+    grid_p, grid_b = sum(pack.grid_kwh.values()), sum(base.grid_kwh.values())
+    grids = ("grid " + "/".join(f"{v:.1f}" for v in pack.grid_kwh.values()) + " against "
+             + "/".join(f"{v:.1f}" for v in base.grid_kwh.values()) + " kWh night/day/evening")
     if pack.short_kwh > base.short_kwh + 0.01:
-        parts.append(f"{pack.short_kwh - base.short_kwh:.1f} kWh short at departure")
-    if pack.solar_kwh < base.solar_kwh - 0.05:
-        parts.append(f"{base.solar_kwh - pack.solar_kwh:.1f} kWh less sun in the car")
-    elif pack.solar_kwh > base.solar_kwh + 0.05:
-        parts.append(f"{pack.solar_kwh - base.solar_kwh:.1f} kWh more sun")
-    gp, gb = grid_price(pack), grid_price(base)
-    if gp > gb + 0.002:
-        parts.append(f"a kWh cost {gp:.3f} against {gb:.3f} (grid "
-                     + "/".join(f"{v:.1f}" for v in pack.grid_kwh.values()) + " against "
-                     + "/".join(f"{v:.1f}" for v in base.grid_kwh.values())
-                     + " kWh night/day/evening)")
-    return ", ".join(parts)
+        why = f"{pack.short_kwh - base.short_kwh:.2f} kWh short at departure"
+    elif diff > -0.02:
+        why = "a start or a cloud a few steps apart (under 0.02)"
+    elif pack.solar_kwh < base.solar_kwh - 0.05 and grid_p > grid_b:
+        why = (f"{grid_p - grid_b:.1f} kWh more from the grid, "
+               f"{base.solar_kwh - pack.solar_kwh:.1f}"
+               f" kWh less sun: grid energy taken (a top-up or a cloud ridden) that later sun "
+               f"would have given; the plan has no forecast")
+    else:
+        why = ("the same energy at dearer hours: surplus taken while feed-in paid more, or "
+               "grid at a dearer hour")
+    return f"{diff:+.2f}: {why} ({grids})"
+
 
 
 if __name__ == "__main__":
