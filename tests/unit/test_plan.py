@@ -12,6 +12,7 @@ from growatt_thor.thor.plan import (
     blend_price,
     make_plan,
     need_from_soc,
+    offer,
     parse_prices,
     price_at,
 )
@@ -140,3 +141,14 @@ def test_top_up_runs_while_a_kwh_now_is_cheaper_than_the_plans_and_holds_through
     # no grid part left (the target, or a forecast with enough sun): off at once
     assert at(730, 3000, marginal=0.22, imp=0.34) is True
     assert at(740, 3000, marginal=None) is False
+
+
+def test_the_offer_is_the_surplus_current_within_6_a_and_the_limit():
+    three = 230.0 * 3
+    o = offer(2500, three, 16, 0.30, 0.08)
+    assert (o.amps, round(o.sun_share, 3)) == (6, round(2500 / 4140, 3))
+    assert o.blend == pytest.approx(blend_price(2500, 4140, 0.30, 0.08))
+    assert offer(20000, three, 16, 0.30, 0.08).amps == 16  # never above the limit
+    assert offer(20000, three, 10, 0.30, 0.08).amps == 10
+    assert offer(None, three, 16, 0.30, 0.08).blend is None  # surplus unknown: no offer
+    assert offer(2500, three, 16, None, 0.08).blend is None  # no price now

@@ -46,15 +46,15 @@ from pydantic import Field, model_validator
 
 from .adapter import NOT_A_VALUE
 from .node import NodeConfig, ThorNode
-from .thor.arbiter import PLAN, clamp
+from .thor.arbiter import PLAN
 from .thor.plan import (
     FALLBACK_STEP,
     Plan,
     Slot,
     TopUp,
-    blend_price,
     make_plan,
     need_from_soc,
+    offer,
     parse_prices,
     price_at,
 )
@@ -260,14 +260,9 @@ class ChargingPlan(ThorNode):
                                         f"_solar_surplus")
         feed_in = self.cfg.feed_in_price if isinstance(self.cfg.feed_in_price, float) \
             else await self._number(self.cfg.feed_in_price)
-        price = price_at(prices, now)
-        amps = clamp((surplus or 0.0) / (VOLTS * self.cfg.phases), limit)
-        power = amps * VOLTS * self.cfg.phases
-        blend = None if surplus is None or feed_in is None or price is None else \
-            blend_price(surplus, power, price, feed_in)
-        share = min(max(surplus or 0.0, 0.0) / power, 1.0)
-        on = self._topup.step(time.monotonic(), plan.marginal_price, blend, share)
-        return amps if on else None
+        o = offer(surplus, VOLTS * self.cfg.phases, limit, price_at(prices, now), feed_in)
+        on = self._topup.step(time.monotonic(), plan.marginal_price, o.blend, o.sun_share)
+        return o.amps if on else None
 
     async def _number(self, eid: str) -> float | None:
         value = await self._state(eid)

@@ -28,6 +28,8 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from .arbiter import clamp
+
 FALLBACK_STEP = timedelta(minutes=15)  # how time without prices is cut into slots
 # The grid part is booked with this much full-power time to spare: a start takes the THOR
 # about 20 s before the car draws, a new current 5 s, and the queue spaces writes 15 s.
@@ -166,6 +168,24 @@ def blend_price(sun_w: float, power_w: float, import_price: float,
         return import_price
     sun = min(max(sun_w, 0.0), power_w)
     return (sun * feed_in_price + (power_w - sun) * import_price) / power_w
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What charging now would be: the current, a kWh's price, the part from the sun."""
+    amps: int
+    blend: float | None
+    sun_share: float
+
+
+def offer(surplus_w: float | None, volts_x_phases: float, limit: int,
+          import_price: float | None, feed_in_price: float | None) -> Offer:
+    """Charging now at the surplus's current (whole amperes, 6 A..``limit``)."""
+    amps = clamp((surplus_w or 0.0) / volts_x_phases, limit)
+    power = amps * volts_x_phases
+    blend = None if surplus_w is None or import_price is None or feed_in_price is None \
+        else blend_price(surplus_w, power, import_price, feed_in_price)
+    return Offer(amps, blend, min(max(surplus_w or 0.0, 0.0) / power, 1.0))
 
 
 @dataclass
