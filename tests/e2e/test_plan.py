@@ -50,15 +50,20 @@ async def rest(ad: AppDaemon, fn, *args, **kw):
     return await asyncio.to_thread(getattr(ad, fn), *args, **kw)
 
 
+async def plugged_in_with_solar(ad: AppDaemon, sim, grid_w: float) -> None:
+    """The car plugged in, the grid meter at ``grid_w`` and the solar node in pv mode."""
+    await sim.wait_connected()
+    await sim.plug_in()
+    await wait_state(ad, f"sensor.{P}_status", "Preparing")
+    await rest(ad, "set_state", NS, "sensor.grid_power", str(grid_w))
+    await rest(ad, "call_service", NS, "input_select/select_option",
+               entity_id="input_select.growatt_thor_solar_mode", option="pv")
+
+
 async def test_the_plan_charges_in_the_cheapest_slot_and_stops_at_the_target(ad, ocpp_port):
     async with sim_for(ocpp_port) as sim:
-        await sim.wait_connected()
-        await sim.plug_in()
-        await wait_state(ad, f"sensor.{P}_status", "Preparing")
         # the solar node, in pv mode with 2 kW imported, wants the charger stopped
-        await rest(ad, "set_state", NS, "sensor.grid_power", "2000")
-        await rest(ad, "call_service", NS, "input_select/select_option",
-                   entity_id="input_select.growatt_thor_solar_mode", option="pv")
+        await plugged_in_with_solar(ad, sim, 2000)
         # a short day: dear now, cheapest from +8 s to +14 s, then middling
         now = datetime.now(TZ).replace(microsecond=0)
         cheap_from, cheap_to = now + timedelta(seconds=8), now + timedelta(seconds=14)
@@ -122,12 +127,7 @@ async def test_the_plan_tops_up_with_cheaper_grid_energy_beside_a_solar_node(ad_
     go, and the solar node stops the import."""
     ad = ad_topup
     async with sim_for(ocpp_port) as sim:
-        await sim.wait_connected()
-        await sim.plug_in()
-        await wait_state(ad, f"sensor.{P}_status", "Preparing")
-        await rest(ad, "set_state", NS, "sensor.grid_power", "-2500")
-        await rest(ad, "call_service", NS, "input_select/select_option",
-                   entity_id="input_select.growatt_thor_solar_mode", option="pv")
+        await plugged_in_with_solar(ad, sim, -2500)
         await rest(ad, "call_service", NS, "input_number/set_value",  # stop at once
                    entity_id="input_number.growatt_thor_solar_disable_delay", value=0)
         await wait_state(ad, f"sensor.{P}_solar_surplus", "2500")
