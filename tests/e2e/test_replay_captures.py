@@ -13,6 +13,7 @@ import json
 import os
 import socket
 import struct
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,7 @@ def replay(lines: list[dict[str, Any]], port: int, path: str | None = None) -> d
         status_line = ws.response.split(b"\r\n", 1)[0]
         assert status_line.startswith(b"HTTP/1.1 101"), ws.response
         assert b"sec-websocket-protocol: ocpp1.6" in ws.response.lower()
+        before = dict(counts)  # the server's calls on this connection are counted from here
         try:
             for o in items:
                 if "ctrl" in o and o["ctrl"][0] == "ping":
@@ -174,11 +176,13 @@ def replay(lines: list[dict[str, Any]], port: int, path: str | None = None) -> d
             startup = {"TriggerMessage": 1, "GetConfiguration": 2, "DataTransfer": 1}
             if not any(o.get("frame", [0, 0, ""])[2:3] == ["BootNotification"] for o in items):
                 startup = {}  # it starts 10 s after a connect without boot; not waited for
-            seen = defaultdict(int)
-            while any(seen[a] < n for a, n in startup.items()):
-                op, data = ws.recv()  # socket timeout bounds the wait
+            # (some of it may already have come while a reply was awaited above)
+            deadline = time.monotonic() + 30
+            while waiting := [a for a, n in startup.items()
+                              if counts[f"server:{a}"] - before.get(f"server:{a}", 0) < n]:
+                assert time.monotonic() < deadline, f"start-up calls not seen: {waiting}"
+                op, data = ws.recv()  # frames keep coming (pings): the deadline bounds it
                 if op == 0x1 and (msg := json.loads(data))[0] == 2:
-                    seen[msg[2]] += 1
                     _answer_server(ws, msg, replies, counts)
         finally:
             ws.close()
