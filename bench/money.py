@@ -50,6 +50,7 @@ The defaults are tuned on days 0-1 of each kind and checked on days 2-3 (docs/pl
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import math
@@ -256,7 +257,6 @@ def ideal(sc: Scenario, surplus: list[float], imp: list[float], exp: list[float]
     return out
 
 
-TOPUP_SETTINGS: dict[str, float] = {}  # --topup KEY=VALUE: thor.plan.TopUp fields
 FORECAST_ERROR = 0.3  # sigma of the log of a day's forecast error ("noisy")
 
 
@@ -282,11 +282,13 @@ def forecast(surplus: list[float], pmax: float, depart_i: int, how: str,
 
 def simulate(sc: Scenario, pv: list[float], house: list[float], imp: list[float],
              exp: list[float], phases: int, who: str,
-             overrides: dict[str, object] | None = None, topup: bool = True,
+             overrides: dict[str, object] | None = None,
+             topup: dict[str, float] | None = None,
              sun_left: list[float] | None = None) -> Outcome:
     """The baseline or the pack, through the THOR model and the write queue. The pack's
-    plan tops up with cheaper grid energy (``thor/plan.TopUp``) unless ``topup`` is
-    False, and counts on ``sun_left`` (a forecast per step; none by default)."""
+    plan tops up with cheaper grid energy (``thor/plan.TopUp`` with the ``topup``
+    settings; None: no top-up), and counts on ``sun_left`` (a forecast per step; none
+    by default)."""
     settings = baseline_settings(phases) if who == "baseline" else \
         pack_settings(phases, **(overrides or {}))
     interval = 30.0 if who == "baseline" else METER
@@ -307,7 +309,7 @@ def simulate(sc: Scenario, pv: list[float], house: list[float], imp: list[float]
     next_report = math.inf
     plan_demand = Demand("plan", PLAN)
     plan = None
-    top = TopUp(**TOPUP_SETTINGS) if who == "pack" and topup else None
+    top = TopUp(**topup) if who == "pack" and topup is not None else None
     decided = None
     t = sc.arrive_h * 3600
     end = sc.depart_h * 3600
@@ -408,8 +410,17 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--topup", action="append", default=[], metavar="KEY=VALUE",
                     help="a thor.plan.TopUp setting (hold_s, margin, min_sun_share)")
     a = ap.parse_args(argv)
-    TOPUP_SETTINGS.clear()
-    TOPUP_SETTINGS.update({k: float(v) for k, v in (x.split("=", 1) for x in a.topup)})
+    fields = {f.name for f in dataclasses.fields(TopUp) if not f.name.startswith("_")} - {"on"}
+    topup: dict[str, float] = {}
+    for item in a.topup:
+        key, sep, value = item.partition("=")
+        try:
+            if not sep or key not in fields:
+                raise ValueError
+            topup[key] = float(value)
+        except ValueError:
+            ap.error(f"--topup {item!r}: expected KEY=NUMBER with KEY one of "
+                     f"{', '.join(sorted(fields))}")
     try:
         overrides = parse_overrides(a.set)
     except ValueError as err:
@@ -438,7 +449,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         res = {"ideal": best,
                                "baseline": simulate(sc, pv, house, imp, exp, phases, "baseline"),
                                "pack": simulate(sc, pv, house, imp, exp, phases, "pack",
-                                                overrides, topup=not a.no_topup,
+                                                overrides,
+                                                topup=None if a.no_topup else topup,
                                                 sun_left=sun_left)}
                         days += 1
                         day = variant(kind, k)
