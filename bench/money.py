@@ -284,11 +284,12 @@ def simulate(sc: Scenario, pv: list[float], house: list[float], imp: list[float]
              exp: list[float], phases: int, who: str,
              overrides: dict[str, object] | None = None,
              topup: dict[str, float] | None = None,
-             sun_left: list[float] | None = None) -> Outcome:
+             sun_left: list[float] | None = None, sell: bool = True) -> Outcome:
     """The baseline or the pack, through the THOR model and the write queue. The pack's
     plan tops up with cheaper grid energy (``thor/plan.TopUp`` with the ``topup``
-    settings; None: no top-up), and counts on ``sun_left`` (a forecast per step; none
-    by default)."""
+    settings; None: no top-up), sells the surplus while feed-in pays more than its dearest
+    grid slot (``sell``, ``Plan.sells_surplus``), and counts on ``sun_left`` (a forecast
+    per step; none by default)."""
     settings = baseline_settings(phases) if who == "baseline" else \
         pack_settings(phases, **(overrides or {}))
     interval = 30.0 if who == "baseline" else METER
@@ -354,6 +355,9 @@ def simulate(sc: Scenario, pv: list[float], house: list[float], imp: list[float]
                 o = offer(d.surplus_w, V * phases, LIMIT_A, imp[int(hour)], exp[int(hour)])
                 if top.step(t, plan.marginal_price, o.blend, o.sun_share):
                     demand = Demand("plan", PLAN, charge=True, current=o.amps)
+            if who == "pack" and sell and demand is plan_demand and plan is not None \
+                    and plan.sells_surplus(exp[int(hour)]):
+                demand = Demand("plan", PLAN, charge=False)
             dec = arbitrate([solar, demand], LIMIT_A)
             if dec.current is not None and dec.charge is not False:
                 q.put(Request("G_MaxCurrent", CONFIG, "ChangeConfiguration", str(dec.current)),
@@ -403,6 +407,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--forecast", choices=("none", "noisy", "perfect"), default="none",
                     help="the pack's plan counts on a solar forecast (default: none)")
+    ap.add_argument("--no-sell", action="store_true",
+                    help="the pack's plan never sells the surplus (Plan.sells_surplus)")
     ap.add_argument("--no-topup", action="store_true",
                     help="the pack's plan without its top-up with cheaper grid energy")
     ap.add_argument("--markdown", action="store_true",
@@ -451,7 +457,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                                "pack": simulate(sc, pv, house, imp, exp, phases, "pack",
                                                 overrides,
                                                 topup=None if a.no_topup else topup,
-                                                sun_left=sun_left)}
+                                                sun_left=sun_left, sell=not a.no_sell)}
                         days += 1
                         day = variant(kind, k)
                         if res["pack"].savings >= res["baseline"].savings - 0.005:

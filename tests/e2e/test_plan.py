@@ -163,3 +163,63 @@ async def test_the_plan_tops_up_with_cheaper_grid_energy_beside_a_solar_node(ad_
                 f"{err}: {await rest(ad, 'state', NS, f'sensor.{P}_write_queue')}") from None
         await wait_state(ad, f"sensor.{P}_plan_status",
                          lambda s: s and "cheapest hours" in s and "top-up" not in s)
+
+
+@pytest.fixture
+def ad_sell(tmp_path: Path, ocpp_port: int):
+    # a dynamic tariff: day-ahead prices and the feed-in as a sensor
+    apps = plan_apps(ocpp_port, {}, price_sensor="sensor.prices",
+                     feed_in_price="sensor.feed_in")
+    ad = AppDaemon(tmp_path, apps)
+    ad.start()
+    yield ad
+    ad.stop()
+
+
+async def test_the_plan_sells_the_surplus_while_feed_in_pays_more_than_its_grid_hours(
+        ad_sell, ocpp_port):
+    """8 kW of surplus and a solar node that would start at once; the plan buys its 5 kWh
+    at 0.10 in a later hour, and the feed-in pays 0.20 now: the plan's "don't charge"
+    (priority 50) outranks the solar node's start (10). When the feed-in falls to 0.05,
+    the sun is worth more in the car and the solar node starts the charger."""
+    ad = ad_sell
+    async with sim_for(ocpp_port) as sim:
+        await rest(ad, "set_state", NS, "sensor.feed_in", "0.20")
+        await plugged_in_with_solar(ad, sim, -8000)
+        await rest(ad, "call_service", NS, "input_number/set_value",  # start at once
+                   entity_id="input_number.growatt_thor_solar_enable_delay", value=0)
+        now = datetime.now(TZ).replace(microsecond=0)
+        slots = [(now - timedelta(seconds=1), now + timedelta(hours=1), 0.30),
+                 (now + timedelta(hours=1), now + timedelta(hours=3), 0.10)]
+        await rest(ad, "set_state", NS, "sensor.prices", "0.30", attributes={"raw_today": [
+            {"start": a.isoformat(), "end": b.isoformat(), "value": v} for a, b, v in slots]})
+        await rest(ad, "call_service", NS, "input_number/set_value",
+                   entity_id="input_number.growatt_thor_plan_energy", value=5)
+        await rest(ad, "call_service", NS, "input_datetime/set_datetime",
+                   entity_id="input_datetime.growatt_thor_plan_departure",
+                   datetime=(now + timedelta(hours=3)).strftime("%Y-%m-%d %H:%M:%S"))
+        await rest(ad, "call_service", NS, "input_boolean/turn_on",
+                   entity_id="input_boolean.growatt_thor_plan")
+
+        st = await wait_state(ad, f"sensor.{P}_plan_status", lambda s: s and "sold" in s)
+        assert "feed-in pays 0.200 now, more than the dearest grid hour (0.100)" in st["state"]
+
+        async def solar_wants_to_start():
+            queue = await rest(ad, "state", NS, f"sensor.{P}_write_queue")
+            d = ((queue or {}).get("attributes") or {}).get("demands") or {}
+            return queue if (d.get("growatt_thor_solar") or {}).get("charge") else None
+
+        queue = await async_wait_for(solar_wants_to_start, timeout=20,
+                                     what="the solar node's demand to start")
+        demands = queue["attributes"]["demands"]
+        assert demands["growatt_thor_plan"]["charge"] is False, queue
+        assert demands["growatt_thor_solar"]["charge"] is True, queue  # it would start
+        assert queue["attributes"]["decision"].startswith("do not charge"), queue
+        assert "(growatt_thor_plan" in queue["attributes"]["decision"], queue
+        assert not sim.calls("RemoteStartTransaction")
+
+        await rest(ad, "set_state", NS, "sensor.feed_in", "0.05")
+        await async_wait_for(lambda: sim.calls("RemoteStartTransaction"), timeout=30,
+                             what="the solar node's start once the sun is worth more in the car")
+        await wait_state(ad, f"sensor.{P}_plan_status",
+                         lambda s: s and "cheapest hours" in s and "sold" not in s)

@@ -152,3 +152,27 @@ def test_the_offer_is_the_surplus_current_within_6_a_and_the_limit():
     assert offer(20000, three, 10, 0.30, 0.08).amps == 10
     assert offer(None, three, 16, 0.30, 0.08).blend is None  # surplus unknown: no offer
     assert offer(2500, three, 16, None, 0.08).blend is None  # no price now
+
+
+def test_surplus_is_sold_while_its_feed_in_pays_more_than_the_dearest_grid_slot():
+    # a dynamic day: 20 kWh in the two cheapest hours, 02:00 and 03:00 (0.08, 0.09)
+    prices = [0.40, 0.38, 0.35, 0.30, 0.25, 0.20, 0.15, 0.10, 0.08, 0.09, 0.12, 0.20, 0.30]
+    p = make_plan(T0, DEPART, need_kwh=20, power_kw=KW, prices=hourly(prices))
+    assert p.sells_surplus(0.14) is True  # a kWh exported earns more than it saves
+    assert p.sells_surplus(0.095) is False  # within the margin of 0.09: charge it
+    assert p.sells_surplus(0.05) is False  # cheaper than the grid slots: charge it
+    assert p.sells_surplus(None) is False  # feed-in unknown
+    night = make_plan(T0 + timedelta(hours=8, minutes=30), DEPART, 20, KW, hourly(prices))
+    assert night.charge_now and night.sells_surplus(0.14) is False  # the grid part runs
+    assert make_plan(T0, DEPART, 20, KW).sells_surplus(0.14) is False  # no prices
+
+
+def test_the_forecast_sun_is_not_waited_for_when_only_full_power_can_still_make_it():
+    # 5.5 kWh left, all of it promised by the forecast: at 11 kW that is 30 minutes
+    early = make_plan(DEPART - timedelta(minutes=60), DEPART, 5.5, KW, sun_kwh=5.5)
+    assert (early.charge_now, early.grid_kwh) == (False, 0.0)
+    late = make_plan(DEPART - timedelta(minutes=39), DEPART, 5.5, KW, sun_kwh=5.5)
+    assert late.charge_now and late.grid_kwh == 5.5  # 30 min + the 10-min margin
+    assert "rather than waiting for the sun" in late.reason
+    # without a forecast the grid slots already run to the departure: no change
+    assert make_plan(DEPART - timedelta(minutes=39), DEPART, 5.5, KW).charge_now

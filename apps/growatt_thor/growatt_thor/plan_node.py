@@ -18,6 +18,7 @@ apps.yaml::
       # topup: true             # take grid energy now when it is cheaper than the plan's
       # topup_min_sun_share: 0.5   # ... and at least this share of it is sun
       # topup_hold_s: 600          # ... holding through clouds that cost no more
+      # sell_surplus: true      # no charging while feed-in pays more than the grid slots
 
 The helpers (the pack's HA package): ``input_boolean.<prefix>_plan`` (on/off),
 ``input_number.<prefix>_plan_energy`` (kWh the car needs) or, with ``soc_sensor``,
@@ -29,7 +30,9 @@ while a planned grid slot runs or the departure is too close; at the target, not
 charging (priority 5: a solar node may still top up from surplus); while a kWh now costs
 less than the plan's dearest grid slot (some surplus, the rest from the grid:
 :class:`thor.plan.TopUp`), charge at the surplus's current, at least 6 A (priority 50);
-else nothing (the solar node, or nobody, decides). Entities:
+while the feed-in now pays more than that slot costs (:meth:`thor.plan.Plan.sells_surplus`),
+not charging (priority 50: the surplus is sold); else nothing (the solar node, or
+nobody, decides). Entities:
 ``sensor.<charger prefix>_plan_status`` (why), ``_plan_need_kwh``, ``_plan_sun_kwh``,
 ``_plan_grid_kwh``, ``_plan_grid_start``.
 """
@@ -85,6 +88,8 @@ class PlanConfig(NodeConfig):
     topup: bool = True
     topup_hold_s: float = Field(600.0, ge=0, le=7200)
     topup_min_sun_share: float = Field(0.5, ge=0, le=1)
+    sell_surplus: bool = Field(True, description="keep the charger stopped while feed-in "
+                               "pays more than the plan's dearest grid hour")
 
     @model_validator(mode="after")
     def _battery_with_soc(self) -> PlanConfig:
@@ -232,7 +237,9 @@ class ChargingPlan(ThorNode):
             sun = 0.0
         plan = make_plan(now, departure, left, power_kw, prices, sun, prices_note=note,
                          margin=timedelta(minutes=self.cfg.margin_minutes))
-        topup = await self._topup_current(plan, prices, now, limit)
+        feed_in = self.cfg.feed_in_price if isinstance(self.cfg.feed_in_price, float) \
+            else await self._number(self.cfg.feed_in_price)
+        topup = await self._topup_current(plan, prices, now, limit, feed_in)
         try:
             if plan.charge_now:
                 self.demand(charge=True, current=limit, priority=PLAN, reason=plan.reason)
@@ -240,6 +247,11 @@ class ChargingPlan(ThorNode):
                 plan = replace(plan, reason=f"{plan.reason}; now cheaper: charging at {topup} A "
                                f"with the surplus (top-up)")
                 self.demand(charge=True, current=topup, priority=PLAN, reason=plan.reason)
+            elif self.cfg.sell_surplus and plan.sells_surplus(feed_in):
+                plan = replace(plan, reason=f"{plan.reason}; feed-in pays {feed_in:.3f} now, "
+                               f"more than the dearest grid hour ({plan.marginal_price:.3f}): "
+                               f"the surplus is sold, not charged")
+                self.demand(charge=False, priority=PLAN, reason=plan.reason)
             elif plan.need_kwh <= 0:
                 self.demand(charge=False, priority=AT_TARGET, reason=plan.reason)
             else:
@@ -250,7 +262,7 @@ class ChargingPlan(ThorNode):
         await self._publish(plan, plan.reason)
 
     async def _topup_current(self, plan: Plan, prices: list | None, now: datetime,
-                             limit: int) -> int | None:
+                             limit: int, feed_in: float | None) -> int | None:
         """The current for a top-up with cheaper grid energy now, or None (``TopUp``)."""
         if not self.cfg.topup or plan.charge_now:
             self._topup.step(time.monotonic(), None, None, 0.0)
@@ -258,8 +270,6 @@ class ChargingPlan(ThorNode):
         surplus = await self._number(self.cfg.surplus_sensor
                                      or f"sensor.{self.hub.entity_prefix(self.charger_id)}"
                                         f"_solar_surplus")
-        feed_in = self.cfg.feed_in_price if isinstance(self.cfg.feed_in_price, float) \
-            else await self._number(self.cfg.feed_in_price)
         o = offer(surplus, VOLTS * self.cfg.phases, limit, price_at(prices, now), feed_in)
         on = self._topup.step(time.monotonic(), plan.marginal_price, o.blend, o.sun_share)
         return o.amps if on else None

@@ -18,6 +18,10 @@ Rules (docs/plan.md):
   part, for the THOR's start-up and the queue's spacing.
 - When even charging at full power from now on can't deliver the need, it says so at
   once (``short_kwh``) and charges now.
+- The forecast sun is never waited for when only full power from now on (plus the
+  margin) can still deliver the whole need: the plan then charges now.
+- Surplus now is sold rather than charged when its feed-in pays more than the plan's
+  dearest grid slot costs (:meth:`Plan.sells_surplus`).
 - The plan only asks for the grid hours; outside them it has no opinion and the solar
   node (or nobody) decides (see ``thor/arbiter.py``).
 """
@@ -62,6 +66,20 @@ class Plan:
     # the dearest price the grid part pays (its last slot): grid energy now at a lower
     # price is energy the plan would otherwise buy dearer (None: no grid part or no prices)
     marginal_price: float | None = None
+
+    def sells_surplus(self, feed_in_price: float | None, margin: float = 0.01) -> bool:
+        """Whether surplus now earns more exported than it saves in the car.
+
+        A kWh of sun in the car now is a kWh the plan no longer buys at its dearest
+        (``marginal_price``); exported, it earns ``feed_in_price``. On a dynamic tariff the
+        feed-in of a morning hour can pay more than the cheapest grid hours at noon or at
+        night: then the sun is sold and the plan's grid slots charge the car (docs/plan.md).
+        Never while the grid part runs, without prices or a grid part, or within
+        ``margin`` per kWh.
+        """
+        return (not self.charge_now and self.marginal_price is not None
+                and feed_in_price is not None
+                and feed_in_price > self.marginal_price + margin)
 
 
 def _window_slots(prices: list[Slot] | None, now: datetime, end: datetime) -> list[Slot]:
@@ -119,6 +137,14 @@ def make_plan(now: datetime, departure: datetime | None, need_kwh: float, power_
                     reason=f"departure too soon: {kwh(possible)} of {kwh(need)} kWh fit at "
                            f"{power_kw:.1f} kW by {departure:%H:%M}, {kwh(short)} kWh short; "
                            f"charging now")
+    if sun > 0 and now >= departure - timedelta(hours=need / power_kw) - margin:
+        # from here on only full power can still deliver the whole need: the sun the
+        # forecast promises may not come, or come below the charger's minimum
+        return Plan(True, need, 0.0, need, 0.0, now, ((now, departure),),
+                    cost=_cost(_window_slots(prices, now, departure), power_kw, need)
+                    if priced else None,
+                    reason=f"{kwh(need)} kWh left and only the time for it at full power: "
+                           f"charging now rather than waiting for the sun")
     if grid <= 0.005:
         return Plan(False, need, sun, 0.0, 0.0, None,
                     reason=f"{kwh(sun)} kWh expected from the sun: no grid needed")
