@@ -261,13 +261,14 @@ FORECAST_ERROR = 0.3  # sigma of the log of a day's forecast error ("noisy")
 
 
 def forecast(surplus: list[float], pmax: float, depart_i: int, how: str,
-             seed: int) -> list[float]:
+             seed: int) -> list[float] | None:
     """Per 10-s step: the surplus energy (kWh, at most the charger's power) expected from
-    then until departure, as a solar forecast sensor would tell the plan (all zero for
-    "none"; "perfect": the day's own; "noisy": the day's own times a seeded per-day
-    factor, log-normal with sigma 0.3, like a day-ahead PV forecast's error)."""
+    then until departure, as a solar forecast sensor would tell the plan (None for
+    "none": no forecast sensor; "perfect": the day's own; "noisy": the day's own times a
+    seeded per-day factor, log-normal with sigma 0.3, like a day-ahead PV forecast's
+    error)."""
     if how == "none":
-        return [0.0] * (depart_i + 1)
+        return None
     left, acc = [0.0] * (depart_i + 1), 0.0
     for i in range(depart_i - 1, -1, -1):
         acc += min(surplus[i], pmax) * STEP / 3.6e6
@@ -353,7 +354,8 @@ def simulate(sc: Scenario, pv: list[float], house: list[float], imp: list[float]
             demand = plan_demand
             if top is not None and plan is not None and not plan.charge_now:
                 o = offer(d.surplus_w, V * phases, LIMIT_A, imp[int(hour)], exp[int(hour)])
-                if top.step(t, plan.marginal_price, o.blend, o.sun_share):
+                if top.step(t, plan.marginal_price, o.blend, o.sun_share,
+                            forecast=sun_left is not None):
                     demand = Demand("plan", PLAN, charge=True, current=o.amps)
             if who == "pack" and sell and demand is plan_demand and plan is not None \
                     and plan.sells_surplus(exp[int(hour)]):

@@ -176,3 +176,13 @@ def test_the_forecast_sun_is_not_waited_for_when_only_full_power_can_still_make_
     assert "rather than waiting for the sun" in late.reason
     # without a forecast the grid slots already run to the departure: no change
     assert make_plan(DEPART - timedelta(minutes=39), DEPART, 5.5, KW).charge_now
+
+
+def test_with_a_forecast_the_top_up_takes_any_share_of_sun():
+    t = TopUp(hold_s=600, margin=0.01, min_sun_share=0.5)
+    quarter = blend_price(1000, 4140, 0.30, 0.08)  # a quarter sun: 0.247 a kWh
+    assert t.step(0, 0.30, quarter, 1000 / 4140) is False  # the sun may still come
+    assert t.step(10, 0.30, quarter, 1000 / 4140, forecast=True) is True
+    assert t.step(20, 0.30, 0.30, 0.0, forecast=True) is True  # a cloud: it holds
+    t2 = TopUp()
+    assert t2.step(0, 0.30, 0.20, 0.0, forecast=True) is False  # grid alone is no top-up

@@ -228,18 +228,18 @@ class ChargingPlan(ThorNode):
         limit = self.installation_limit
         power_kw = limit * self.cfg.phases * VOLTS / 1000
         prices, note = await self._prices(now, departure)
-        sun = 0.0
+        sun, counted = 0.0, False  # counted: a forecast was read
         forecast = await self._state(self.cfg.solar_forecast_sensor)
         try:
-            sun = max(0.0, float(forecast)) * self.cfg.solar_share if forecast is not None \
-                else 0.0
+            if forecast is not None:
+                sun, counted = max(0.0, float(forecast)) * self.cfg.solar_share, True
         except (TypeError, ValueError):
             sun = 0.0
         plan = make_plan(now, departure, left, power_kw, prices, sun, prices_note=note,
                          margin=timedelta(minutes=self.cfg.margin_minutes))
         feed_in = self.cfg.feed_in_price if isinstance(self.cfg.feed_in_price, float) \
             else await self._number(self.cfg.feed_in_price)
-        topup = await self._topup_current(plan, prices, now, limit, feed_in)
+        topup = await self._topup_current(plan, prices, now, limit, feed_in, counted)
         try:
             if plan.charge_now:
                 self.demand(charge=True, current=limit, priority=PLAN, reason=plan.reason)
@@ -262,7 +262,7 @@ class ChargingPlan(ThorNode):
         await self._publish(plan, plan.reason)
 
     async def _topup_current(self, plan: Plan, prices: list | None, now: datetime,
-                             limit: int, feed_in: float | None) -> int | None:
+                             limit: int, feed_in: float | None, forecast: bool) -> int | None:
         """The current for a top-up with cheaper grid energy now, or None (``TopUp``)."""
         if not self.cfg.topup or plan.charge_now:
             self._topup.step(time.monotonic(), None, None, 0.0)
@@ -271,7 +271,8 @@ class ChargingPlan(ThorNode):
                                      or f"sensor.{self.hub.entity_prefix(self.charger_id)}"
                                         f"_solar_surplus")
         o = offer(surplus, VOLTS * self.cfg.phases, limit, price_at(prices, now), feed_in)
-        on = self._topup.step(time.monotonic(), plan.marginal_price, o.blend, o.sun_share)
+        on = self._topup.step(time.monotonic(), plan.marginal_price, o.blend, o.sun_share,
+                              forecast=forecast)
         return o.amps if on else None
 
     async def _number(self, eid: str) -> float | None:

@@ -228,7 +228,9 @@ class TopUp:
     - It starts when a kWh now is at least ``margin`` cheaper than the plan's and at
       least ``min_sun_share`` of it comes from the sun: without a forecast the plan
       counts on no sun, and grid energy bought at dawn at the night price may be energy
-      the sun would have given later (tuned on ``bench/money.py``, docs/plan.md).
+      the sun would have given later (tuned on ``bench/money.py``, docs/plan.md). When
+      the plan counted a forecast, its grid part is what the sun will not give: any
+      share of sun then makes a kWh now cheaper, as the ideal takes it.
     - It holds through a cloud while a kWh costs no more than the plan's (``margin``),
       for at most ``hold_s`` since it last paid, and stops at once when a kWh now costs
       more than the plan's, or when the plan has no grid part left (the forecast sun is
@@ -241,12 +243,15 @@ class TopUp:
     _last_good: float | None = None
 
     def step(self, now: float, marginal_price: float | None, blend: float | None,
-             sun_share: float) -> bool:
+             sun_share: float, forecast: bool = False) -> bool:
         """Whether to charge now; ``blend`` from :func:`blend_price`, ``sun_share`` the
-        part of the power that the surplus covers (0..1)."""
+        part of the power that the surplus covers (0..1). ``forecast``: the plan counted
+        a solar forecast, so its grid part is what the sun is not expected to give, and
+        grid energy now does not take the place of later sun: any share of sun will do."""
+        share = 0.0 if forecast else self.min_sun_share
         if marginal_price is None or blend is None:
             self.on, self._last_good = False, None
-        elif blend <= marginal_price - self.margin and sun_share >= self.min_sun_share:
+        elif blend <= marginal_price - self.margin and sun_share > 0 and sun_share >= share:
             self.on, self._last_good = True, now
         elif self.on and (blend > marginal_price + self.margin or self._last_good is None
                           or now - self._last_good >= self.hold_s):
