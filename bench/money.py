@@ -74,7 +74,7 @@ from bench.solar import (  # noqa: E402
     variant,
 )
 from growatt_thor.thor.arbiter import PLAN, SOLAR, Demand, arbitrate  # noqa: E402
-from growatt_thor.thor.plan import Slot, TopUp, make_plan, offer  # noqa: E402
+from growatt_thor.thor.plan import Slot, Sun, TopUp, make_plan, offer  # noqa: E402
 from growatt_thor.thor.solar import (  # noqa: E402
     EvPowerEstimate,
     SolarController,
@@ -281,16 +281,29 @@ def forecast(surplus: list[float], pmax: float, depart_i: int, how: str,
     return left
 
 
+def by_hour(surplus: list[float], pmax: float, how: str, seed: int) -> list[float] | None:
+    """The same forecast as :func:`forecast`, as kWh per hour (what Solcast's
+    ``detailedForecast`` gives the plan node, less the house)."""
+    if how == "none":
+        return None
+    factor = math.exp(random.Random(seed).gauss(0.0, FORECAST_ERROR)) if how == "noisy" \
+        else 1.0
+    per = int(3600 / STEP)
+    return [factor * sum(min(x, pmax) for x in surplus[h * per:(h + 1) * per]) * STEP / 3.6e6
+            for h in range(len(surplus) // per)]
+
+
 def simulate(sc: Scenario, pv: list[float], house: list[float], imp: list[float],
              exp: list[float], phases: int, who: str,
              overrides: dict[str, object] | None = None,
              topup: dict[str, float] | None = None,
-             sun_left: list[float] | None = None, sell: bool = True) -> Outcome:
+             sun_left: list[float] | None = None, sell: bool = True,
+             sun_hourly: list[float] | None = None) -> Outcome:
     """The baseline or the pack, through the THOR model and the write queue. The pack's
     plan tops up with cheaper grid energy (``thor/plan.TopUp`` with the ``topup``
     settings; None: no top-up), sells the surplus while feed-in pays more than its dearest
     grid slot (``sell``, ``Plan.sells_surplus``), and counts on ``sun_left`` (a forecast
-    per step; none by default)."""
+    per step; none by default) or ``sun_hourly`` (kWh per hour, valued at the feed-in)."""
     settings = baseline_settings(phases) if who == "baseline" else \
         pack_settings(phases, **(overrides or {}))
     interval = 30.0 if who == "baseline" else METER
@@ -299,6 +312,13 @@ def simulate(sc: Scenario, pv: list[float], house: list[float], imp: list[float]
     slots = [Slot(t0 + timedelta(hours=h), t0 + timedelta(hours=h + 1), imp[h])
              for h in range(len(imp))]
     departure = t0 + timedelta(hours=sc.depart_h)
+    sun_slots = feed_in = None
+    if sun_hourly is not None:
+        sun_slots = [Sun(t0 + timedelta(hours=h), t0 + timedelta(hours=h + 1), e)
+                     for h, e in enumerate(sun_hourly)]
+        feed_in = [Slot(t0 + timedelta(hours=h), t0 + timedelta(hours=h + 1), exp[h])
+                   for h in range(len(exp))]
+    forecast_given = sun_left is not None or sun_hourly is not None
     q = WriteQueue(QueueSettings(spacing=15.0, settle=1.0, command_spacing=2.0))
     q.on_connect(-100.0)
     thor = Thor(setpoint=LIMIT_A, felt=LIMIT_A)
@@ -340,7 +360,7 @@ def simulate(sc: Scenario, pv: list[float], house: list[float], imp: list[float]
             next_plan = t + REPLAN
             sun = sun_left[i] if sun_left is not None and i < len(sun_left) else 0.0
             plan = make_plan(t0 + timedelta(seconds=t), departure, left, pmax / 1000, slots,
-                             sun_kwh=sun)
+                             sun_kwh=sun, sun_slots=sun_slots, feed_in=feed_in)
             plan_demand = Demand("plan", PLAN, charge=True, current=LIMIT_A) \
                 if plan.charge_now else Demand("plan", 5, charge=False) \
                 if plan.need_kwh <= 0 else Demand("plan", PLAN)
@@ -355,7 +375,7 @@ def simulate(sc: Scenario, pv: list[float], house: list[float], imp: list[float]
             if top is not None and plan is not None and not plan.charge_now:
                 o = offer(d.surplus_w, V * phases, LIMIT_A, imp[int(hour)], exp[int(hour)])
                 if top.step(t, plan.marginal_price, o.blend, o.sun_share,
-                            forecast=sun_left is not None):
+                            forecast=forecast_given):
                     demand = Demand("plan", PLAN, charge=True, current=o.amps)
             if who == "pack" and sell and demand is plan_demand and plan is not None \
                     and plan.sells_surplus(exp[int(hour)]):
@@ -409,6 +429,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--forecast", choices=("none", "noisy", "perfect"), default="none",
                     help="the pack's plan counts on a solar forecast (default: none)")
+    ap.add_argument("--by-hour", action="store_true",
+                    help="the forecast by the hour, each hour's sun valued at its feed-in "
+                         "(default: the kWh left before departure)")
     ap.add_argument("--no-sell", action="store_true",
                     help="the pack's plan never sells the surplus (Plan.sells_surplus)")
     ap.add_argument("--no-topup", action="store_true",
@@ -452,14 +475,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         surplus = [max(p - h, 0.0) for p, h in zip(pv, house)]
                         best = ideal(sc, surplus, imp, exp, pmax, phases)
                         best.reference = reference_cost(sc, imp, pmax)
-                        sun_left = forecast(surplus, pmax, int(sc.depart_h * 3600 / STEP),
-                                            a.forecast, seed=k * 101 + len(kind))
+                        seed = k * 101 + len(kind)
+                        sun_left = None if a.by_hour else forecast(
+                            surplus, pmax, int(sc.depart_h * 3600 / STEP), a.forecast, seed)
+                        hourly = by_hour(surplus, pmax, a.forecast, seed) if a.by_hour \
+                            else None
                         res = {"ideal": best,
                                "baseline": simulate(sc, pv, house, imp, exp, phases, "baseline"),
                                "pack": simulate(sc, pv, house, imp, exp, phases, "pack",
                                                 overrides,
                                                 topup=None if a.no_topup else topup,
-                                                sun_left=sun_left, sell=not a.no_sell)}
+                                                sun_left=sun_left, sell=not a.no_sell,
+                                                sun_hourly=hourly)}
                         days += 1
                         day = variant(kind, k)
                         if res["pack"].savings >= res["baseline"].savings - 0.005:

@@ -167,59 +167,103 @@ async def test_the_plan_tops_up_with_cheaper_grid_energy_beside_a_solar_node(ad_
 
 @pytest.fixture
 def ad_sell(tmp_path: Path, ocpp_port: int):
-    # a dynamic tariff: day-ahead prices and the feed-in as a sensor
+    # a dynamic tariff: day-ahead prices, the feed-in as a sensor, a forecast by the period
     apps = plan_apps(ocpp_port, {}, price_sensor="sensor.prices",
                      feed_in_price="sensor.feed_in")
+    apps["growatt_thor_plan"].update(solar_forecast_detail=["sensor.solcast_today"],
+                                     house_load_w=0)
     ad = AppDaemon(tmp_path, apps)
     ad.start()
     yield ad
     ad.stop()
 
 
+def hours(now: datetime, *parts: tuple[float, float, float]) -> list[dict]:
+    """Price slots from (hours from, hours to, price)."""
+    return [{"start": (now + timedelta(hours=a)).isoformat(),
+             "end": (now + timedelta(hours=b)).isoformat(), "value": v} for a, b, v in parts]
+
+
+async def sunny_dynamic_day(ad: AppDaemon, sim, now: datetime,
+                            forecast: list[dict] | None = None,
+                            feed_in: list[dict] | None = None) -> None:
+    """The car plugged in with 8 kW of surplus (the solar node still off); import 0.30
+    for the first hour, 0.10 for two more; the feed-in pays 0.20 now; 5 kWh by now + 3 h."""
+    await rest(ad, "set_state", NS, "sensor.feed_in", "0.20",
+               attributes={"raw_today": feed_in} if feed_in else {})
+    if forecast:
+        await rest(ad, "set_state", NS, "sensor.solcast_today", "30.0",
+                   attributes={"detailedForecast": forecast})
+    await sim.wait_connected()
+    await sim.plug_in()
+    await wait_state(ad, f"sensor.{P}_status", "Preparing")
+    await rest(ad, "set_state", NS, "sensor.grid_power", "-8000")
+    await rest(ad, "set_state", NS, "sensor.prices", "0.30", attributes={"raw_today": hours(
+        now - timedelta(seconds=1), (0, 1, 0.30), (1, 3, 0.10))})
+    await rest(ad, "call_service", NS, "input_number/set_value",
+               entity_id="input_number.growatt_thor_plan_energy", value=5)
+    await rest(ad, "call_service", NS, "input_datetime/set_datetime",
+               entity_id="input_datetime.growatt_thor_plan_departure",
+               datetime=(now + timedelta(hours=3)).strftime("%Y-%m-%d %H:%M:%S"))
+    await rest(ad, "call_service", NS, "input_boolean/turn_on",
+               entity_id="input_boolean.growatt_thor_plan")
+
+
+async def plan_overrules_the_solar_start(ad: AppDaemon, sim) -> None:
+    """The solar node, switched to pv mode now, asks to start at once; the decision is
+    the plan's "do not charge", and no start reaches the charger."""
+    await rest(ad, "call_service", NS, "input_number/set_value",  # start at once
+               entity_id="input_number.growatt_thor_solar_enable_delay", value=0)
+    await rest(ad, "call_service", NS, "input_select/select_option",
+               entity_id="input_select.growatt_thor_solar_mode", option="pv")
+    async def solar_wants_to_start():
+        queue = await rest(ad, "state", NS, f"sensor.{P}_write_queue")
+        d = ((queue or {}).get("attributes") or {}).get("demands") or {}
+        return queue if (d.get("growatt_thor_solar") or {}).get("charge") else None
+
+    queue = await async_wait_for(solar_wants_to_start, timeout=20,
+                                 what="the solar node's demand to start")
+    demands = queue["attributes"]["demands"]
+    assert demands["growatt_thor_plan"]["charge"] is False, queue
+    assert queue["attributes"]["decision"].startswith("do not charge"), queue
+    assert "(growatt_thor_plan" in queue["attributes"]["decision"], queue
+    assert not sim.calls("RemoteStartTransaction")
+
+
 async def test_the_plan_sells_the_surplus_while_feed_in_pays_more_than_its_grid_hours(
         ad_sell, ocpp_port):
-    """8 kW of surplus and a solar node that would start at once; the plan buys its 5 kWh
-    at 0.10 in a later hour, and the feed-in pays 0.20 now: the plan's "don't charge"
-    (priority 50) outranks the solar node's start (10). When the feed-in falls to 0.05,
-    the sun is worth more in the car and the solar node starts the charger."""
+    """No forecast: the plan buys its 5 kWh at 0.10 in a later hour, and the feed-in pays
+    0.20 now, so the plan's "don't charge" (priority 50) outranks the solar node's start
+    (10). When the feed-in falls to 0.05, the sun is worth more in the car and the solar
+    node starts the charger."""
     ad = ad_sell
     async with sim_for(ocpp_port) as sim:
-        await rest(ad, "set_state", NS, "sensor.feed_in", "0.20")
-        await plugged_in_with_solar(ad, sim, -8000)
-        await rest(ad, "call_service", NS, "input_number/set_value",  # start at once
-                   entity_id="input_number.growatt_thor_solar_enable_delay", value=0)
-        now = datetime.now(TZ).replace(microsecond=0)
-        slots = [(now - timedelta(seconds=1), now + timedelta(hours=1), 0.30),
-                 (now + timedelta(hours=1), now + timedelta(hours=3), 0.10)]
-        await rest(ad, "set_state", NS, "sensor.prices", "0.30", attributes={"raw_today": [
-            {"start": a.isoformat(), "end": b.isoformat(), "value": v} for a, b, v in slots]})
-        await rest(ad, "call_service", NS, "input_number/set_value",
-                   entity_id="input_number.growatt_thor_plan_energy", value=5)
-        await rest(ad, "call_service", NS, "input_datetime/set_datetime",
-                   entity_id="input_datetime.growatt_thor_plan_departure",
-                   datetime=(now + timedelta(hours=3)).strftime("%Y-%m-%d %H:%M:%S"))
-        await rest(ad, "call_service", NS, "input_boolean/turn_on",
-                   entity_id="input_boolean.growatt_thor_plan")
-
+        await sunny_dynamic_day(ad, sim, datetime.now(TZ).replace(microsecond=0))
         st = await wait_state(ad, f"sensor.{P}_plan_status", lambda s: s and "sold" in s)
-        assert "feed-in pays 0.200 now, more than the dearest grid hour (0.100)" in st["state"]
-
-        async def solar_wants_to_start():
-            queue = await rest(ad, "state", NS, f"sensor.{P}_write_queue")
-            d = ((queue or {}).get("attributes") or {}).get("demands") or {}
-            return queue if (d.get("growatt_thor_solar") or {}).get("charge") else None
-
-        queue = await async_wait_for(solar_wants_to_start, timeout=20,
-                                     what="the solar node's demand to start")
-        demands = queue["attributes"]["demands"]
-        assert demands["growatt_thor_plan"]["charge"] is False, queue
-        assert demands["growatt_thor_solar"]["charge"] is True, queue  # it would start
-        assert queue["attributes"]["decision"].startswith("do not charge"), queue
-        assert "(growatt_thor_plan" in queue["attributes"]["decision"], queue
-        assert not sim.calls("RemoteStartTransaction")
+        assert "feed-in pays 0.200 now, more than the plan's dearest kWh (0.100)" in st["state"]
+        await plan_overrules_the_solar_start(ad, sim)
 
         await rest(ad, "set_state", NS, "sensor.feed_in", "0.05")
         await async_wait_for(lambda: sim.calls("RemoteStartTransaction"), timeout=30,
                              what="the solar node's start once the sun is worth more in the car")
         await wait_state(ad, f"sensor.{P}_plan_status",
                          lambda s: s and "cheapest hours" in s and "sold" not in s)
+
+
+async def test_with_a_forecast_by_the_hour_the_plan_waits_for_the_cheaper_sun(ad_sell,
+                                                                              ocpp_port):
+    """A Solcast-style forecast promises 10 kW for three hours, and the feed-in falls to
+    -0.05 after the first: the plan counts on that later sun for all 5 kWh (no grid), and
+    sells the sun of now, which earns 0.20."""
+    ad = ad_sell
+    now = datetime.now(TZ).replace(microsecond=0)
+    forecast = [{"period_start": (now + timedelta(minutes=30 * k)).isoformat(),
+                 "pv_estimate": 10.0, "pv_estimate10": 6.0} for k in range(6)]
+    async with sim_for(ocpp_port) as sim:
+        await sunny_dynamic_day(ad, sim, now, forecast=forecast, feed_in=hours(
+            now - timedelta(seconds=1), (0, 1, 0.20), (1, 3, -0.05)))
+        st = await wait_state(ad, f"sensor.{P}_plan_status", lambda s: s and "sold" in s)
+        assert st["state"].startswith("5.0 kWh expected from the sun: no grid needed"), st
+        assert "more than the plan's dearest kWh (-0.050)" in st["state"], st
+        assert float((await rest(ad, "state", NS, f"sensor.{P}_plan_grid_kwh"))["state"]) == 0
+        await plan_overrules_the_solar_start(ad, sim)

@@ -8,11 +8,13 @@ import pytest
 
 from growatt_thor.thor.plan import (
     Slot,
+    Sun,
     TopUp,
     blend_price,
     make_plan,
     need_from_soc,
     offer,
+    parse_forecast,
     parse_prices,
     price_at,
 )
@@ -186,3 +188,55 @@ def test_with_a_forecast_the_top_up_takes_any_share_of_sun():
     assert t.step(20, 0.30, 0.30, 0.0, forecast=True) is True  # a cloud: it holds
     t2 = TopUp()
     assert t2.step(0, 0.30, 0.20, 0.0, forecast=True) is False  # grid alone is no top-up
+
+
+def test_an_hourly_forecast_counts_on_the_sun_of_the_hours_where_feed_in_pays_least():
+    # a sunny dynamic day from 08:00 to 18:00: feed-in falls to -0.05 at the noon dip
+    morning = datetime(2026, 6, 1, 8, 0, tzinfo=TZ)
+    leave = morning + timedelta(hours=10)
+    feed = [0.14, 0.10, 0.07, 0.02, -0.01, -0.05, -0.02, 0.04, 0.09, 0.11]
+    imp = [f + 0.15 for f in feed]
+    sun = [Sun(morning + timedelta(hours=h), morning + timedelta(hours=h + 1), 7.0)
+           for h in range(10)]
+    p = make_plan(morning, leave, 20, KW, hourly(imp, morning), sun_slots=sun,
+                  feed_in=hourly(feed, morning))
+    # 20 kWh: 7 at 13:00 (-0.05), 7 at 14:00 (-0.02), 6 at 12:00 (-0.01); no grid
+    assert (p.sun_kwh, p.grid_kwh, p.charge_now) == (20, 0, False)
+    assert p.marginal_price == -0.01
+    assert p.sells_surplus(0.14)  # 08:00's sun earns more exported
+    assert not p.sells_surplus(-0.01)
+    # the same day without feed-in prices: the sun counts first, whenever it comes
+    q = make_plan(morning, leave, 20, KW, hourly(imp, morning), sun_slots=sun)
+    assert q.sun_kwh == 20 and q.marginal_price is None and not q.sells_surplus(0.14)
+
+
+def test_an_hourly_forecast_on_a_grey_day_leaves_the_rest_to_the_cheapest_grid_hours():
+    prices = [0.40, 0.38, 0.35, 0.30, 0.25, 0.20, 0.15, 0.10, 0.08, 0.09, 0.12, 0.20, 0.30]
+    sun = [Sun(T0 + timedelta(hours=12), T0 + timedelta(hours=13), 1.5)]  # 06:00-07:00
+    p = make_plan(T0, DEPART, 20, KW, hourly(prices), sun_slots=sun,
+                  feed_in=[Slot(T0, DEPART, 0.05)])
+    assert p.sun_kwh == pytest.approx(1.5) and p.grid_kwh == pytest.approx(18.5)
+    assert p.marginal_price == 0.09  # 02:00 and 03:00, as without the sun
+    # the sun in a grid slot leaves less room for the grid there: 11 kW in all
+    full = [Sun(T0 + timedelta(hours=8), T0 + timedelta(hours=9), 11.0)]  # at 02:00
+    q = make_plan(T0, DEPART, 20, KW, hourly(prices), sun_slots=full,
+                  feed_in=[Slot(T0, DEPART, 0.05)])
+    assert q.sun_kwh == pytest.approx(11) and q.grid_kwh == pytest.approx(9)
+    assert q.grid_start == T0 + timedelta(hours=8)  # 02:00 is still the cheapest slot
+
+
+def test_pv_forecasts_become_surplus_by_the_period():
+    solcast = [{"period_start": "2026-06-01T12:00:00+02:00", "pv_estimate": 4.0,
+                "pv_estimate10": 2.0},
+               {"period_start": "2026-06-01T12:30:00+02:00", "pv_estimate": 0.2}]
+    a, b = parse_forecast(solcast, house_w=300)
+    assert (a.end - a.start, a.kwh) == (timedelta(minutes=30), pytest.approx(3.7 / 2))
+    assert b.kwh == 0.0 and b.end - b.start == timedelta(minutes=30)  # below the house
+    watts = {"2026-06-01T12:00:00+02:00": 3000, "2026-06-01T13:00:00+02:00": 1000}
+    x, y = parse_forecast(watts, share=0.5)
+    assert (x.kwh, y.kwh, y.end - y.start) == (1.5, 0.5, timedelta(hours=1))
+    for bad in (None, [], "4.2", [{"period_start": "12:00", "pv_estimate": 1}],
+                [{"period_start": "2026-06-01T12:00:00+02:00"}],
+                {"2026-06-01T12:00:00+02:00": "nan"}):
+        with pytest.raises(ValueError):
+            parse_forecast(bad)

@@ -11,6 +11,10 @@ apps.yaml::
       # soc_sensor: sensor.car_battery             # the car's state of charge, %
       # battery_kwh: 60                             # with soc_sensor: target in %
       # solar_forecast_sensor: sensor.solar_surplus_forecast_kwh   # expected surplus
+      # solar_forecast_detail:  # or a PV forecast by the period (better, see docs/plan.md)
+      #   [sensor.solcast_pv_forecast_forecast_today, sensor.solcast_pv_forecast_forecast_tomorrow]
+      # solar_forecast_attribute: detailedForecast   # Solcast's; Open-Meteo's: watts
+      # house_load_w: 300       # what the house takes meanwhile, less from the forecast
       # phases: 3                                   # the charger's power: limit x phases x 230 V
       # import_price: 0.30      # without a price sensor: a flat import price (per kWh)
       # feed_in_price: 0.08     # what exported surplus earns: a number or a sensor
@@ -54,10 +58,12 @@ from .thor.plan import (
     FALLBACK_STEP,
     Plan,
     Slot,
+    Sun,
     TopUp,
     make_plan,
     need_from_soc,
     offer,
+    parse_forecast,
     parse_prices,
     price_at,
 )
@@ -74,6 +80,12 @@ class PlanConfig(NodeConfig):
     battery_kwh: float | None = Field(None, gt=0, le=300)
     efficiency: float = Field(0.9, gt=0.3, le=1.0)
     solar_forecast_sensor: str | None = None
+    solar_forecast_detail: list[str] = Field(
+        default_factory=list, description="PV forecast sensors with periods (e.g. Solcast's "
+        "today and tomorrow): the sun is then valued by the hour at its feed-in")
+    solar_forecast_attribute: str = "detailedForecast"
+    house_load_w: float = Field(300.0, ge=0, le=50000,
+                                description="subtracted from the PV forecast per period")
     solar_share: float = Field(1.0, ge=0, le=1,
                                description="of the forecast surplus, how much to count on")
     phases: int = Field(3, ge=1, le=3)
@@ -139,6 +151,7 @@ class ChargingPlan(ThorNode):
         self._tx_wh = 0.0
         self._last: str | None = None
         self._seen: tuple[Any, ...] | None = None  # status, transaction, energy last planned on
+        self._bad_forecast: str | None = None  # the sensor last warned about
         self._topup = TopUp(hold_s=self.cfg.topup_hold_s,
                             min_sun_share=self.cfg.topup_min_sun_share)
         for eid in [*self.ids.values(), self.cfg.price_sensor, self.cfg.soc_sensor,
@@ -188,6 +201,10 @@ class ChargingPlan(ThorNode):
             return flat_slots(now, departure, self.cfg.import_price), ""
         if not sensor:
             return None, "no price sensor"
+        return await self._slots_of(sensor)
+
+    async def _slots_of(self, sensor: str) -> tuple[list | None, str]:
+        """The price slots in a sensor's ``price_attributes``, or None and why not."""
         if await self._state(sensor) in NOT_A_VALUE:
             return None, f"{sensor} is unavailable"
         slots = []
@@ -235,10 +252,18 @@ class ChargingPlan(ThorNode):
                 sun, counted = max(0.0, float(forecast)) * self.cfg.solar_share, True
         except (TypeError, ValueError):
             sun = 0.0
-        plan = make_plan(now, departure, left, power_kw, prices, sun, prices_note=note,
-                         margin=timedelta(minutes=self.cfg.margin_minutes))
         feed_in = self.cfg.feed_in_price if isinstance(self.cfg.feed_in_price, float) \
             else await self._number(self.cfg.feed_in_price)
+        sun_slots, feed_slots = await self._forecast_slots(), None
+        if sun_slots is not None:  # each period's sun at its feed-in: the sensor's
+            counted = True  # prices by the hour, else the price now for all of them
+            if isinstance(self.cfg.feed_in_price, str):
+                feed_slots = (await self._slots_of(self.cfg.feed_in_price))[0]
+            if feed_slots is None and feed_in is not None:
+                feed_slots = [Slot(now, now + timedelta(days=7), feed_in)]
+        plan = make_plan(now, departure, left, power_kw, prices, sun, prices_note=note,
+                         margin=timedelta(minutes=self.cfg.margin_minutes),
+                         sun_slots=sun_slots, feed_in=feed_slots)
         topup = await self._topup_current(plan, prices, now, limit, feed_in, counted)
         try:
             if plan.charge_now:
@@ -249,7 +274,7 @@ class ChargingPlan(ThorNode):
                 self.demand(charge=True, current=topup, priority=PLAN, reason=plan.reason)
             elif self.cfg.sell_surplus and plan.sells_surplus(feed_in):
                 plan = replace(plan, reason=f"{plan.reason}; feed-in pays {feed_in:.3f} now, "
-                               f"more than the dearest grid hour ({plan.marginal_price:.3f}): "
+                               f"more than the plan's dearest kWh ({plan.marginal_price:.3f}): "
                                f"the surplus is sold, not charged")
                 self.demand(charge=False, priority=PLAN, reason=plan.reason)
             elif plan.need_kwh <= 0:
@@ -274,6 +299,25 @@ class ChargingPlan(ThorNode):
         on = self._topup.step(time.monotonic(), plan.marginal_price, o.blend, o.sun_share,
                               forecast=forecast)
         return o.amps if on else None
+
+    async def _forecast_slots(self) -> list[Sun] | None:
+        """The surplus expected by the period from ``solar_forecast_detail``, or None
+        (none configured, or none readable: the plan then counts on no sun)."""
+        if not self.cfg.solar_forecast_detail:
+            return None
+        out: list[Sun] = []
+        for sensor in self.cfg.solar_forecast_detail:
+            raw = await self._state(sensor, attribute=self.cfg.solar_forecast_attribute)
+            if raw in (None, [], {}, ""):
+                continue  # e.g. tomorrow's forecast not there yet
+            try:
+                out += parse_forecast(raw, self.cfg.house_load_w, self.cfg.solar_share)
+            except ValueError as err:
+                if self._bad_forecast != sensor:
+                    self._bad_forecast = sensor
+                    self.log(f"{sensor}.{self.cfg.solar_forecast_attribute}: {err}; the plan "
+                             f"counts on no sun from it", level="WARNING")
+        return out or None
 
     async def _number(self, eid: str) -> float | None:
         value = await self._state(eid)

@@ -21,7 +21,11 @@ Rules (docs/plan.md):
 - The forecast sun is never waited for when only full power from now on (plus the
   margin) can still deliver the whole need: the plan then charges now.
 - Surplus now is sold rather than charged when its feed-in pays more than the plan's
-  dearest grid slot costs (:meth:`Plan.sells_surplus`).
+  dearest kWh costs (:meth:`Plan.sells_surplus`).
+- With a forecast by the period (``sun_slots``, :func:`parse_forecast`) each period's sun
+  costs its feed-in (what exporting it would earn) and competes with the grid slots: the
+  plan counts only on the cheapest sun, so on a dynamic tariff it waits for the noon dip
+  and sells the morning's sun.
 - The plan only asks for the grid hours; outside them it has no opinion and the solar
   node (or nobody) decides (see ``thor/arbiter.py``).
 """
@@ -63,8 +67,9 @@ class Plan:
     slots: tuple[tuple[datetime, datetime], ...] = field(default=())  # planned grid slots
     cost: float | None = None  # of the grid part, at the slots' prices (None: unknown)
     reason: str = ""
-    # the dearest price the grid part pays (its last slot): grid energy now at a lower
-    # price is energy the plan would otherwise buy dearer (None: no grid part or no prices)
+    # the dearest price the plan pays for a kWh (its last grid slot, or with a forecast by
+    # the period the dearest sun's feed-in it counts on): energy now at a lower price is
+    # energy the plan would otherwise buy dearer (None: no grid part or no prices)
     marginal_price: float | None = None
 
     def sells_surplus(self, feed_in_price: float | None, margin: float = 0.01) -> bool:
@@ -104,13 +109,75 @@ def _window_slots(prices: list[Slot] | None, now: datetime, end: datetime) -> li
     return sorted(out + gaps, key=lambda s: s.start)
 
 
+@dataclass(frozen=True)
+class Sun:
+    """Surplus expected in [start, end) (kWh), from an hourly or half-hourly forecast."""
+    start: datetime
+    end: datetime
+    kwh: float
+
+
+def _sun_split(sun: list[Sun], feed_in: list[Slot] | None, slots: list[Slot],
+               now: datetime, departure: datetime, need: float,
+               power_kw: float) -> tuple[float, float | None]:
+    """How much of the need the forecast sun should give, and the dearest price of it.
+
+    Each piece of sun costs its hour's feed-in (what exporting it would earn; unknown: it
+    comes first), each grid slot its import price for the charger's power less the sun
+    in it; the need takes the cheapest of them. Sun that pays more exported than the
+    grid or other sun would cost is not counted on (it is sold, :meth:`Plan.sells_surplus`).
+    """
+    pieces: list[tuple[datetime, datetime, float]] = []
+    for s in sorted(sun, key=lambda s: s.start):
+        a, b = max(s.start, now), min(s.end, departure)
+        if b <= a or s.end <= s.start or not math.isfinite(s.kwh) or s.kwh <= 0:
+            continue
+        hours = (b - a).total_seconds() / 3600
+        e = min(s.kwh * (b - a) / (s.end - s.start), power_kw * hours)
+        pieces.append((a, b, e))
+    units: list[tuple[float, int, float, float]] = []  # price, grid?, -start, kWh
+    for a, _, e in pieces:
+        f = price_at(feed_in, a) if feed_in else None
+        units.append((-math.inf if f is None else f, 0, -a.timestamp(), e))
+    j = 0
+    for g in slots:
+        if g.price is None:
+            continue
+        while j < len(pieces) and pieces[j][1] <= g.start:
+            j += 1
+        overlap, k = 0.0, j
+        while k < len(pieces) and pieces[k][0] < g.end:  # the sun in this slot
+            a, b, e = pieces[k]
+            share = (min(b, g.end) - max(a, g.start)) / (b - a)
+            overlap += e * max(share, 0.0)
+            k += 1
+        cap = power_kw * (g.end - g.start).total_seconds() / 3600 - overlap
+        if cap > 1e-9:
+            units.append((g.price, 1, -g.start.timestamp(), cap))
+    taken, price, left = 0.0, None, need
+    for p, is_grid, _, e in sorted(units):
+        if left <= 1e-9:
+            break
+        use = min(e, left)
+        left -= use
+        if not is_grid:
+            taken += use
+            price = p if math.isfinite(p) else price
+    return taken, price
+
+
 def make_plan(now: datetime, departure: datetime | None, need_kwh: float, power_kw: float,
               prices: list[Slot] | None = None, sun_kwh: float = 0.0,
-              prices_note: str = "", margin: timedelta = MARGIN) -> Plan:
+              prices_note: str = "", margin: timedelta = MARGIN,
+              sun_slots: list[Sun] | None = None,
+              feed_in: list[Slot] | None = None) -> Plan:
     """The plan for the time from ``now`` to ``departure`` (see the module docstring).
 
     ``prices_note``: why there are no prices (e.g. "the price sensor is unavailable"),
-    said in the reason when falling back to "as late as possible".
+    said in the reason when falling back to "as late as possible". ``sun_slots``: a forecast
+    by the hour (instead of ``sun_kwh``, the surplus expected before departure), with
+    ``feed_in`` its prices: the plan then counts only on the sun that is cheaper in the
+    car than the grid or other sun, and its marginal price may be that sun's feed-in.
     """
     need = max(0.0, need_kwh)
     if need <= 0.005:
@@ -124,12 +191,16 @@ def make_plan(now: datetime, departure: datetime | None, need_kwh: float, power_
         return Plan(False, need, 0.0, 0.0, need, None,
                     reason=f"the departure ({departure:%Y-%m-%d %H:%M}) has passed: "
                            f"{kwh(need)} kWh short")
-    sun = min(max(0.0, sun_kwh), need)
-    grid = need - sun
     hours_left = (departure - now).total_seconds() / 3600
     possible = power_kw * hours_left
     slots = _window_slots(prices, now, departure)
     priced = any(s.price is not None for s in slots)
+    sun_price = None
+    if sun_slots is not None:
+        sun_kwh, sun_price = _sun_split(sun_slots, feed_in, slots, now, departure, need,
+                                        power_kw)
+    sun = min(max(0.0, sun_kwh), need)
+    grid = need - sun
     if possible + 1e-9 < need:
         short = need - possible
         return Plan(True, need, 0.0, possible, short, now, ((now, departure),),
@@ -147,7 +218,8 @@ def make_plan(now: datetime, departure: datetime | None, need_kwh: float, power_
                            f"charging now rather than waiting for the sun")
     if grid <= 0.005:
         return Plan(False, need, sun, 0.0, 0.0, None,
-                    reason=f"{kwh(sun)} kWh expected from the sun: no grid needed")
+                    reason=f"{kwh(sun)} kWh expected from the sun: no grid needed",
+                    marginal_price=sun_price)
     # cheapest first; equal prices (and no price at all): the later slot first
     order = sorted(slots, key=lambda s: (math.inf if s.price is None else s.price,
                                          -s.start.timestamp()))
@@ -165,7 +237,8 @@ def make_plan(now: datetime, departure: datetime | None, need_kwh: float, power_
     cost = marginal = None
     if chosen and all(s.price is not None for s in chosen):
         cost = _cost(chosen, power_kw, limit_kwh=grid)
-        marginal = max(s.price for s in chosen if s.price is not None)
+        marginal = max([s.price for s in chosen if s.price is not None]
+                       + ([sun_price] if sun_price is not None else []))
     if priced:
         how = "in the cheapest hours"
     else:
@@ -290,6 +363,45 @@ def parse_prices(raw: object) -> list[Slot]:
         if start.tzinfo is None or end.tzinfo is None or end <= start or not math.isfinite(price):
             raise ValueError(f"{item!r} is not a price slot (times need a zone, end > start)")
         out.append(Slot(start, end, price))
+    return out
+
+
+def parse_forecast(raw: object, house_w: float = 0.0, share: float = 1.0) -> list[Sun]:
+    """The surplus expected by the period from a PV forecast sensor's attribute, less the
+    house's ``house_w`` and times ``share``. Raises ValueError.
+
+    - a list of ``{"period_start", "pv_estimate"}`` (kW, the period's mean), as Solcast's
+      ``detailedForecast`` and ``detailedHourly``; a period lasts until the next one
+      starts (the last as long as the one before it, or 30 minutes);
+    - a mapping ``{time: W}``, as the ``watts`` of Open-Meteo and Forecast.Solar's API.
+    """
+    points: list[tuple[datetime, float]] = []
+    try:
+        if isinstance(raw, dict):
+            items = [(k, float(v) / 1000) for k, v in raw.items()]
+        elif isinstance(raw, list):
+            items = [(i["period_start"], float(i["pv_estimate"])) for i in raw]
+        else:
+            raise ValueError("neither a list of periods nor a mapping of times")
+        for when, kw in items[:1000]:
+            t = when if isinstance(when, datetime) else datetime.fromisoformat(str(when))
+            if t.tzinfo is None or not math.isfinite(kw):
+                raise ValueError(f"{when!r}: {kw!r} (times need a zone)")
+            points.append((t, kw))
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"not a forecast: {err}"[:200]) from None
+    if not points:
+        raise ValueError("no forecast periods")
+    points.sort(key=lambda p: p[0])
+    out: list[Sun] = []
+    step = timedelta(minutes=30)
+    for n, (t, kw) in enumerate(points):
+        if n + 1 < len(points):
+            step = points[n + 1][0] - t
+        if step <= timedelta(0):
+            continue
+        surplus = max(0.0, kw - house_w / 1000) * max(0.0, share)
+        out.append(Sun(t, t + step, surplus * step.total_seconds() / 3600))
     return out
 
 
