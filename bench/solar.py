@@ -279,7 +279,8 @@ def baseline_settings(phases: int) -> SolarSettings:
     return SolarSettings(mode="pv", min_current=6, max_current=16, phases=phases,
                          enable_threshold_w=0, enable_delay_s=60, disable_threshold_w=0,
                          disable_delay_s=180, disable_import_wh=None, smoothing_s=0,
-                         enable_backoff=False, slow_disable_delay_s=None)
+                         enable_backoff=False, slow_disable_delay_s=None,
+                         keep_idle_session=False)
 
 
 def pack_settings(phases: int, **overrides: object) -> SolarSettings:

@@ -339,3 +339,19 @@ def test_a_running_session_it_lets_go_on_is_a_demand_to_keep_charging():
     c2 = ctl(disable_delay_s=0)
     c2.step(charging(500, 1380), 0)
     assert c2.step(charging(500, 1380), 10).wants(charging=True) is False
+
+
+def test_a_full_car_that_imports_nothing_is_not_stopped_for_lack_of_surplus():
+    # the car takes 0 W (full) and 400 W go out: 400 W is less than 6 A, but nothing is
+    # imported, so a stop would only be undone by the next start
+    c = ctl()
+    for t in range(0, 600, 10):
+        d = c.step(charging(-400, 0), t)
+        assert d.charge is None, d
+    assert "nothing imported" in d.reason
+    # once the car draws again and the grid imports, the stop rule is back
+    c.step(charging(500, 1380), 600)
+    assert c.step(charging(500, 1380), 790).charge is False
+    # evcc (the baseline's settings) stops the full car like any other
+    e = ctl(keep_idle_session=False)
+    assert any(e.step(charging(-400, 0), t).charge is False for t in range(0, 600, 10))

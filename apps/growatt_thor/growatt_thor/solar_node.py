@@ -91,6 +91,7 @@ class SolarConfig(NodeConfig):
     sudden_drop_w: float = Field(_D.sudden_drop_w, ge=0, le=100000)
     slow_min_decline_w: float = Field(_D.slow_min_decline_w, ge=0, le=100000)
     enable_backoff: bool = _D.enable_backoff
+    keep_idle_session: bool = _D.keep_idle_session
 
     @model_validator(mode="after")
     def _one_source(self) -> SolarConfig:

@@ -121,6 +121,9 @@ class SolarSettings:
     # least ``slow_min_decline_w`` but never by ``sudden_drop_w``: sunset) stops after
     # ``slow_disable_delay_s`` (None: off)
     slow_disable_delay_s: float | None = None
+    # a session in which the car takes less than the minimum while nothing is imported (a
+    # full car) is not stopped for lack of surplus: the next start would only undo it
+    keep_idle_session: bool = True
     sudden_drop_w: float = 500.0
     drop_window_s: float = 300.0
     slow_min_decline_w: float = 100.0  # and fell at least this much over it (not noise)
@@ -316,6 +319,12 @@ class SolarController:
         if deficit <= s.disable_threshold_w:
             self._deficit_since = None
             return Decision(current, None, avail, f"charging from surplus at {current} A")
+        if s.keep_idle_session and inp.grid_power_w <= s.disable_threshold_w:
+            # the car takes less than the minimum (full, or not drawing yet) and nothing
+            # is imported: a stop would only have to be undone by the next start
+            self._deficit_since = None
+            return Decision(current, None, avail,
+                            f"the car takes {ev:.0f} W, less than {current} A: nothing imported")
         if self._deficit_since is None:
             self._deficit_since = now
             self._deficit_slow = self._came_slowly(avail, now)
