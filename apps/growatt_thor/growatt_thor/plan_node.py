@@ -101,7 +101,7 @@ class PlanConfig(NodeConfig):
     topup_hold_s: float = Field(600.0, ge=0, le=7200)
     topup_min_sun_share: float = Field(0.5, ge=0, le=1)
     sell_surplus: bool = Field(True, description="keep the charger stopped while feed-in "
-                               "pays more than the plan's dearest grid hour")
+                               "pays more than the plan's dearest kWh")
 
     @model_validator(mode="after")
     def _battery_with_soc(self) -> PlanConfig:
@@ -245,23 +245,11 @@ class ChargingPlan(ThorNode):
         limit = self.installation_limit
         power_kw = limit * self.cfg.phases * VOLTS / 1000
         prices, note = await self._prices(now, departure)
-        sun, counted = 0.0, False  # counted: a forecast was read
-        forecast = await self._state(self.cfg.solar_forecast_sensor)
-        try:
-            if forecast is not None:
-                sun, counted = max(0.0, float(forecast)) * self.cfg.solar_share, True
-        except (TypeError, ValueError):
-            sun = 0.0
         feed_in = self.cfg.feed_in_price if isinstance(self.cfg.feed_in_price, float) \
             else await self._number(self.cfg.feed_in_price)
-        sun_slots, feed_slots = await self._forecast_slots(), None
-        if sun_slots is not None:  # each period's sun at its feed-in: the sensor's
-            counted = True  # prices by the hour, else the price now for all of them
-            if isinstance(self.cfg.feed_in_price, str):
-                feed_slots = (await self._slots_of(self.cfg.feed_in_price))[0]
-            if feed_slots is None and feed_in is not None:
-                feed_slots = [Slot(now, now + timedelta(days=7), feed_in)]
-        plan = make_plan(now, departure, left, power_kw, prices, sun, prices_note=note,
+        sun, sun_slots, feed_slots = await self._forecast(now, feed_in)
+        counted = sun is not None or sun_slots is not None  # a forecast was read
+        plan = make_plan(now, departure, left, power_kw, prices, sun or 0.0, prices_note=note,
                          margin=timedelta(minutes=self.cfg.margin_minutes),
                          sun_slots=sun_slots, feed_in=feed_slots)
         topup = await self._topup_current(plan, prices, now, limit, feed_in, counted)
@@ -299,6 +287,26 @@ class ChargingPlan(ThorNode):
         on = self._topup.step(time.monotonic(), plan.marginal_price, o.blend, o.sun_share,
                               forecast=forecast)
         return o.amps if on else None
+
+    async def _forecast(self, now: datetime, feed_in: float | None
+                        ) -> tuple[float | None, list[Sun] | None, list[Slot] | None]:
+        """The sun the plan may count on: the kWh of ``solar_forecast_sensor`` (None:
+        none read), the periods of ``solar_forecast_detail`` (None: none read) and their
+        feed-in prices (the feed-in sensor's by the hour, else its price now for all)."""
+        sun = None
+        value = await self._state(self.cfg.solar_forecast_sensor)
+        try:
+            if value is not None:
+                sun = max(0.0, float(value)) * self.cfg.solar_share
+        except (TypeError, ValueError):
+            sun = None
+        slots, feed = await self._forecast_slots(), None
+        if slots is not None:
+            if isinstance(self.cfg.feed_in_price, str):
+                feed = (await self._slots_of(self.cfg.feed_in_price))[0]
+            if feed is None and feed_in is not None:
+                feed = [Slot(now, now + timedelta(days=7), feed_in)]
+        return sun, slots, feed
 
     async def _forecast_slots(self) -> list[Sun] | None:
         """The surplus expected by the period from ``solar_forecast_detail``, or None
