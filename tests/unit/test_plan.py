@@ -240,3 +240,14 @@ def test_pv_forecasts_become_surplus_by_the_period():
                 {"2026-06-01T12:00:00+02:00": "nan"}):
         with pytest.raises(ValueError):
             parse_forecast(bad)
+
+
+def test_the_top_up_does_not_start_for_a_grid_part_smaller_than_its_minimum():
+    # an optimistic forecast leaves a grid part of a few Wh that comes and goes: a start
+    # for it is stopped a minute later, when the sun has covered it
+    t = TopUp(min_grid_kwh=0.5)
+    half = blend_price(3000, 4140, 0.30, 0.08)
+    assert t.step(0, 0.30, half, 3000 / 4140, forecast=True, grid_kwh=0.04) is False
+    assert t.step(10, 0.30, half, 3000 / 4140, forecast=True, grid_kwh=0.6) is True
+    assert t.step(20, 0.30, half, 3000 / 4140, forecast=True, grid_kwh=0.3) is True  # goes on
+    assert t.step(30, 0.08, half, 3000 / 4140, forecast=True, grid_kwh=0.0) is False

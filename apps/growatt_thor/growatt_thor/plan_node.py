@@ -22,6 +22,7 @@ apps.yaml::
       # topup: true             # take grid energy now when it is cheaper than the plan's
       # topup_min_sun_share: 0.5   # ... and at least this share of it is sun
       # topup_hold_s: 600          # ... holding through clouds that cost no more
+      # topup_min_grid_kwh: 0.5    # ... starting only for a grid part of this much
       # sell_surplus: true      # no charging while feed-in pays more than the grid slots
 
 The helpers (the pack's HA package): ``input_boolean.<prefix>_plan`` (on/off),
@@ -100,6 +101,7 @@ class PlanConfig(NodeConfig):
     topup: bool = True
     topup_hold_s: float = Field(600.0, ge=0, le=7200)
     topup_min_sun_share: float = Field(0.5, ge=0, le=1)
+    topup_min_grid_kwh: float = Field(0.5, ge=0, le=100)
     sell_surplus: bool = Field(True, description="keep the charger stopped while feed-in "
                                "pays more than the plan's dearest kWh")
 
@@ -153,7 +155,8 @@ class ChargingPlan(ThorNode):
         self._seen: tuple[Any, ...] | None = None  # status, transaction, energy last planned on
         self._bad_forecast: str | None = None  # the sensor last warned about
         self._topup = TopUp(hold_s=self.cfg.topup_hold_s,
-                            min_sun_share=self.cfg.topup_min_sun_share)
+                            min_sun_share=self.cfg.topup_min_sun_share,
+                            min_grid_kwh=self.cfg.topup_min_grid_kwh)
         for eid in [*self.ids.values(), self.cfg.price_sensor, self.cfg.soc_sensor,
                     self.cfg.solar_forecast_sensor]:
             if eid:
@@ -285,7 +288,7 @@ class ChargingPlan(ThorNode):
                                         f"_solar_surplus")
         o = offer(surplus, VOLTS * self.cfg.phases, limit, price_at(prices, now), feed_in)
         on = self._topup.step(time.monotonic(), plan.marginal_price, o.blend, o.sun_share,
-                              forecast=forecast)
+                              forecast=forecast, grid_kwh=plan.grid_kwh)
         return o.amps if on else None
 
     async def _forecast(self, now: datetime, feed_in: float | None

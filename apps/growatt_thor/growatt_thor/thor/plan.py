@@ -312,19 +312,24 @@ class TopUp:
     hold_s: float = 600.0
     margin: float = 0.01  # per kWh
     min_sun_share: float = 0.5
+    # a grid part smaller than this does not start it: a slightly optimistic forecast
+    # leaves a few Wh that come and go with every re-plan, and each would be a start
+    min_grid_kwh: float = 0.5
     on: bool = False
     _last_good: float | None = None
 
     def step(self, now: float, marginal_price: float | None, blend: float | None,
-             sun_share: float, forecast: bool = False) -> bool:
+             sun_share: float, forecast: bool = False, grid_kwh: float = math.inf) -> bool:
         """Whether to charge now; ``blend`` from :func:`blend_price`, ``sun_share`` the
         part of the power that the surplus covers (0..1). ``forecast``: the plan counted
         a solar forecast, so its grid part is what the sun is not expected to give, and
-        grid energy now does not take the place of later sun: any share of sun will do."""
+        grid energy now does not take the place of later sun: any share of sun will do.
+        ``grid_kwh``: the plan's grid part; it starts only from ``min_grid_kwh``."""
         share = 0.0 if forecast else self.min_sun_share
         if marginal_price is None or blend is None:
             self.on, self._last_good = False, None
-        elif blend <= marginal_price - self.margin and sun_share > 0 and sun_share >= share:
+        elif blend <= marginal_price - self.margin and sun_share > 0 and sun_share >= share \
+                and (self.on or grid_kwh >= self.min_grid_kwh):
             self.on, self._last_good = True, now
         elif self.on and (blend > marginal_price + self.margin or self._last_good is None
                           or now - self._last_good >= self.hold_s):
