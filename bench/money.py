@@ -269,16 +269,21 @@ def forecast(surplus: list[float], pmax: float, depart_i: int, how: str,
     error)."""
     if how == "none":
         return None
+    factor = forecast_factor(how, seed)
     left, acc = [0.0] * (depart_i + 1), 0.0
     for i in range(depart_i - 1, -1, -1):
         acc += min(surplus[i], pmax) * STEP / 3.6e6
-        left[i] = acc
-    if how == "noisy":
-        factor = math.exp(random.Random(seed).gauss(0.0, FORECAST_ERROR))
-        left = [x * factor for x in left]
-    elif how != "perfect":
-        raise ValueError(how)
+        left[i] = acc * factor
     return left
+
+
+def forecast_factor(how: str, seed: int) -> float:
+    """The day's forecast error: 1 for "perfect", seeded log-normal for "noisy"."""
+    if how == "perfect":
+        return 1.0
+    if how == "noisy":
+        return math.exp(random.Random(seed).gauss(0.0, FORECAST_ERROR))
+    raise ValueError(how)
 
 
 def by_hour(surplus: list[float], pmax: float, how: str, seed: int) -> list[float] | None:
@@ -286,8 +291,7 @@ def by_hour(surplus: list[float], pmax: float, how: str, seed: int) -> list[floa
     ``detailedForecast`` gives the plan node, less the house)."""
     if how == "none":
         return None
-    factor = math.exp(random.Random(seed).gauss(0.0, FORECAST_ERROR)) if how == "noisy" \
-        else 1.0
+    factor = forecast_factor(how, seed)
     per = int(3600 / STEP)
     return [factor * sum(min(x, pmax) for x in surplus[h * per:(h + 1) * per]) * STEP / 3.6e6
             for h in range(len(surplus) // per)]
@@ -439,7 +443,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--markdown", action="store_true",
                     help="also print the groups as the table in docs/plan.md")
     ap.add_argument("--topup", action="append", default=[], metavar="KEY=VALUE",
-                    help="a thor.plan.TopUp setting (hold_s, margin, min_sun_share)")
+                    help="a thor.plan.TopUp setting (hold_s, margin, min_sun_share, "
+                         "min_grid_kwh)")
     a = ap.parse_args(argv)
     fields = {f.name for f in dataclasses.fields(TopUp) if not f.name.startswith("_")} - {"on"}
     topup: dict[str, float] = {}
@@ -489,7 +494,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                                                 sun_hourly=hourly)}
                         days += 1
                         day = variant(kind, k)
-                        if res["pack"].savings >= res["baseline"].savings - 0.005:
+                        if saves_at_least(res["pack"].savings, res["baseline"].savings):
                             at_least += 1
                         else:
                             losses.append(f"{phases}ph {name} {tname} {day}: "
@@ -545,7 +550,7 @@ def markdown(rows: list[dict]) -> str:
            "pack short, kWh |", "|---|---|---|---|---|---|---|---|---|"]
     for (phases, scenario, tname), by in groups.items():
         save = {w: sum(r["savings"] for r in rs) for w, rs in by.items()}
-        days = sum(p["savings"] >= b["savings"] - 0.005
+        days = sum(saves_at_least(p["savings"], b["savings"])
                    for p, b in zip(by["pack"], by["baseline"]))
         sw = {w: sum(r["switches"] for r in rs) for w, rs in by.items()}
         short = sum(r["short_kwh"] for r in by["pack"])
@@ -555,6 +560,11 @@ def markdown(rows: list[dict]) -> str:
                    f"({pct['pack']:.0f} %) | {days}/{len(by['pack'])} | {sw['pack']} / "
                    f"{sw['baseline']} | {short:.2f} |")
     return "\n".join(out)
+
+
+def saves_at_least(pack_savings: float, base_savings: float) -> bool:
+    """A day the pack saved at least what the baseline did (to half a cent)."""
+    return pack_savings >= base_savings - 0.005
 
 
 def why_lost(pack: Outcome, base: Outcome) -> str:

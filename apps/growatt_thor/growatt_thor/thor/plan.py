@@ -212,8 +212,7 @@ def make_plan(now: datetime, departure: datetime | None, need_kwh: float, power_
         # from here on only full power can still deliver the whole need: the sun the
         # forecast promises may not come, or come below the charger's minimum
         return Plan(True, need, 0.0, need, 0.0, now, ((now, departure),),
-                    cost=_cost(_window_slots(prices, now, departure), power_kw, need)
-                    if priced else None,
+                    cost=_cost(slots, power_kw, need) if priced else None,
                     reason=f"{kwh(need)} kWh left and only the time for it at full power: "
                            f"charging now rather than waiting for the sun")
     if grid <= 0.005:
