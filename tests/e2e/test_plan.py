@@ -36,14 +36,19 @@ def plan_apps(port: int, solar: dict, **plan: object) -> dict:
     return apps
 
 
-@pytest.fixture
-def ad(tmp_path: Path, ocpp_port: int):
-    # slots of seconds: no 10 minutes to spare
-    apps = plan_apps(ocpp_port, {}, price_sensor="sensor.prices", margin_minutes=0)
+def running(tmp_path: Path, apps: dict):
+    """A real AppDaemon with ``apps`` for a fixture: started, yielded, stopped."""
     ad = AppDaemon(tmp_path, apps)
     ad.start()
     yield ad
     ad.stop()
+
+
+@pytest.fixture
+def ad(tmp_path: Path, ocpp_port: int):
+    # slots of seconds: no 10 minutes to spare
+    apps = plan_apps(ocpp_port, {}, price_sensor="sensor.prices", margin_minutes=0)
+    yield from running(tmp_path, apps)
 
 
 async def rest(ad: AppDaemon, fn, *args, **kw):
@@ -113,10 +118,7 @@ async def test_the_plan_charges_in_the_cheapest_slot_and_stops_at_the_target(ad,
 def ad_topup(tmp_path: Path, ocpp_port: int):
     # a flat tariff without a price sensor
     apps = plan_apps(ocpp_port, {}, import_price=0.30, feed_in_price=0.08, topup_hold_s=2)
-    ad = AppDaemon(tmp_path, apps)
-    ad.start()
-    yield ad
-    ad.stop()
+    yield from running(tmp_path, apps)
 
 
 async def test_the_plan_tops_up_with_cheaper_grid_energy_beside_a_solar_node(ad_topup,
@@ -172,10 +174,7 @@ def ad_sell(tmp_path: Path, ocpp_port: int):
                      feed_in_price="sensor.feed_in")
     apps["growatt_thor_plan"].update(solar_forecast_detail=["sensor.solcast_today"],
                                      house_load_w=0)
-    ad = AppDaemon(tmp_path, apps)
-    ad.start()
-    yield ad
-    ad.stop()
+    yield from running(tmp_path, apps)
 
 
 def hours(now: datetime, *parts: tuple[float, float, float]) -> list[dict]:
