@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.money import STEP, Scenario, ideal, main, reference_cost, spot_prices, tariff
+from bench.money import (STEP, Scenario, ideal, main, reference_cost, spot_prices, tariff,
+                         thor_bound)
 
 PMAX = 3680.0  # 16 A, 1 phase
 
@@ -55,3 +56,38 @@ def test_a_tiny_run_gives_every_controller_a_row():
     assert by["ideal"]["savings"] >= by["pack"]["savings"] - 1e-6
     assert by["ideal"]["savings"] >= by["baseline"]["savings"] - 1e-6
     assert all(r["short_kwh"] < 0.01 for r in rows)  # a sunny day at home: target met
+
+
+def test_the_thor_bound_is_the_ideal_without_the_thors_rules():
+    sc = Scenario("t", 0.0, 2.0, battery_kwh=10, soc_from=0, soc_to=50, efficiency=1.0)
+    n = int(2 * 3600 / STEP)
+    surplus = [2070.0 if i < n // 2 else 0.0 for i in range(n)]
+    imp, exp = [0.40, 0.20], [0.08, 0.08]
+    free = thor_bound(sc, surplus, imp, exp, PMAX, start_steps=0, hold_steps=0)
+    assert free == pytest.approx(ideal(sc, surplus, imp, exp, PMAX).cost, abs=0.005)
+    # one start (20 s of nothing) and the 15-s spacing cost next to nothing on a calm day
+    assert thor_bound(sc, surplus, imp, exp, PMAX) == pytest.approx(free, abs=0.01)
+
+
+def test_the_thor_bound_cannot_follow_a_10_s_flicker():
+    # sun of 16 A every other step, 3.68 kWh in all: the ideal takes the 3 kWh of need from
+    # it. A THOR can't: a current held 20 s takes the grid half the time, and a start takes
+    # 20 s, so stopping for each dark step leaves 3 of 4 steps without charging
+    sc = Scenario("t", 0.0, 2.0, battery_kwh=10, soc_from=0, soc_to=30, efficiency=1.0)
+    n = int(2 * 3600 / STEP)
+    surplus = [PMAX if i % 2 else 0.0 for i in range(n)]
+    imp, exp = [0.30, 0.30], [0.08, 0.08]
+    best = ideal(sc, surplus, imp, exp, PMAX).cost
+    assert best == pytest.approx(3 * 0.08, abs=0.005)
+    bound = thor_bound(sc, surplus, imp, exp, PMAX)
+    assert best + 0.15 < bound < 3 * 0.30  # at least 0.7 kWh more from the grid
+    # a price per start only raises the bound
+    assert thor_bound(sc, surplus, imp, exp, PMAX, start_cost=0.05) >= bound - 1e-9
+
+
+def test_no_controller_saves_more_than_the_thor_bound():
+    rows = main(["--kinds", "cloudy", "--per-kind", "1", "--phases", "1", "--scenarios",
+                 "home", "--tariffs", "flat", "--bound"])
+    by = {r["controller"]: r["savings"] for r in rows}
+    assert by["bound"] <= by["ideal"] + 0.01
+    assert by["pack"] <= by["bound"] + 1e-6 and by["baseline"] <= by["bound"] + 1e-6
