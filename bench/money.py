@@ -73,7 +73,7 @@ from bench.solar import (  # noqa: E402
     profiles,
     variant,
 )
-from growatt_thor.thor.arbiter import PLAN, SOLAR, Demand, arbitrate  # noqa: E402
+from growatt_thor.thor.arbiter import MIN_CURRENT, PLAN, SOLAR, Demand, arbitrate  # noqa: E402
 from growatt_thor.thor.plan import Slot, Sun, TopUp, make_plan, offer  # noqa: E402
 from growatt_thor.thor.solar import (  # noqa: E402
     EvPowerEstimate,
@@ -443,7 +443,8 @@ def simulate(sc: Scenario, pv: list[float], house: list[float], imp: list[float]
             next_plan = t + REPLAN
             sun = sun_left[i] if sun_left is not None and i < len(sun_left) else 0.0
             plan = make_plan(t0 + timedelta(seconds=t), departure, left, pmax / 1000, slots,
-                             sun_kwh=sun, sun_slots=sun_slots, feed_in=feed_in)
+                             sun_kwh=sun, sun_slots=sun_slots, feed_in=feed_in,
+                             min_power_kw=MIN_CURRENT * V * phases / 1000)
             plan_demand = Demand("plan", PLAN, charge=True, current=LIMIT_A) \
                 if plan.charge_now else Demand("plan", 5, charge=False) \
                 if plan.need_kwh <= 0 else Demand("plan", PLAN)

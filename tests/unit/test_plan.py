@@ -225,6 +225,33 @@ def test_an_hourly_forecast_on_a_grey_day_leaves_the_rest_to_the_cheapest_grid_h
     assert q.grid_start == T0 + timedelta(hours=8)  # 02:00 is still the cheapest slot
 
 
+def test_sun_below_the_minimum_power_is_counted_with_the_grid_beside_it():
+    # a grey winter day, flat 0.30 / 0.08, 3 phases: 6 A is 4.14 kW. The morning's 0.5 kWh
+    # would need 3.64 kWh of grid beside it; noon's 3 and 2 kWh make the cheapest kWh
+    day = datetime(2026, 2, 14, 8, 0, tzinfo=TZ)
+    leave = day + timedelta(hours=10)
+    sun = [Sun(day + timedelta(hours=h), day + timedelta(hours=h + 1), e)
+           for h, e in ((1, 0.5), (4, 3.0), (5, 2.0))]
+    flat, feed = hourly([0.30] * 10, day), [Slot(day, leave, 0.08)]
+    p = make_plan(day, leave, 5, KW, flat, sun_slots=sun, feed_in=feed, min_power_kw=4.14)
+    # 12:00 at 6 A (3 of its 4.14 kWh from the sun), then 0.86 kWh of 13:00 (48 % sun)
+    assert p.sun_kwh == pytest.approx(3 + 0.86 * 2 / 4.14, abs=1e-3)
+    assert p.grid_kwh == pytest.approx(5 - p.sun_kwh)
+    assert p.marginal_price == pytest.approx(blend_price(2, 4.14, 0.30, 0.08))  # 0.194
+    assert not p.charge_now and p.slots == () and "beside the sun" in p.reason
+    # a top-up waits for those hours: 09:00's blend is dearer than the plan's dearest kWh
+    assert blend_price(0.5, 4.14, 0.30, 0.08) > p.marginal_price
+    assert blend_price(3.0, 4.14, 0.30, 0.08) < p.marginal_price
+    # without the charger's minimum power all the sun counts as if the car took it alone
+    q = make_plan(day, leave, 5, KW, flat, sun_slots=sun, feed_in=feed)
+    assert q.sun_kwh == pytest.approx(5) and q.grid_kwh == 0
+    # a need beyond the three blended hours (12.4 kWh, even 09:00's is cheaper than the
+    # grid alone) books grid slots at full power for the rest
+    r = make_plan(day, leave, 15, KW, flat, sun_slots=sun, feed_in=feed, min_power_kw=4.14)
+    assert r.sun_kwh == pytest.approx(5.5) and r.slots and r.marginal_price == 0.30
+    assert "beside the sun" in r.reason
+
+
 def test_pv_forecasts_become_surplus_by_the_period():
     solcast = [{"period_start": "2026-06-01T12:00:00+02:00", "pv_estimate": 4.0,
                 "pv_estimate10": 2.0},

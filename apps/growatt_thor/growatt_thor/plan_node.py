@@ -54,7 +54,7 @@ from pydantic import Field, model_validator
 
 from .adapter import NOT_A_VALUE
 from .node import NodeConfig, ThorNode
-from .thor.arbiter import PLAN
+from .thor.arbiter import MIN_CURRENT, PLAN
 from .thor.plan import (
     FALLBACK_STEP,
     Plan,
@@ -254,7 +254,8 @@ class ChargingPlan(ThorNode):
         counted = sun is not None or sun_slots is not None  # a forecast was read
         plan = make_plan(now, departure, left, power_kw, prices, sun or 0.0, prices_note=note,
                          margin=timedelta(minutes=self.cfg.margin_minutes),
-                         sun_slots=sun_slots, feed_in=feed_slots)
+                         sun_slots=sun_slots, feed_in=feed_slots,
+                         min_power_kw=MIN_CURRENT * self.cfg.phases * VOLTS / 1000)
         topup = await self._topup_current(plan, prices, now, limit, feed_in, counted)
         try:
             if plan.charge_now:

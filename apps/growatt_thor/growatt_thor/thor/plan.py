@@ -26,6 +26,10 @@ Rules (docs/plan.md):
   costs its feed-in (what exporting it would earn) and competes with the grid slots: the
   plan counts only on the cheapest sun, so on a dynamic tariff it waits for the noon dip
   and sells the morning's sun.
+- With such a forecast and the charger's minimum power (``min_power_kw``), a period whose
+  sun is below the minimum counts as the minimum power at the blend of its feed-in and
+  import prices: a grey day's need goes first to its sunniest hours at 6 A (the top-up
+  charges them), before the last stretch at full power.
 - The plan only asks for the grid hours; outside them it has no opinion and the solar
   node (or nobody) decides (see ``thor/arbiter.py``).
 """
@@ -117,28 +121,55 @@ class Sun:
     kwh: float
 
 
+@dataclass(frozen=True)
+class SunSplit:
+    """What :func:`_sun_split` makes of a forecast by the period."""
+    sun_kwh: float = 0.0  # of the need, from the sun
+    blend_kwh: float = 0.0  # of the need, from the grid at the minimum current with sun
+    blend_cost: float = 0.0  # of that grid energy, at the import prices
+    price: float | None = None  # the dearest kWh counted on that is not a grid slot's
+
+
 def _sun_split(sun: list[Sun], feed_in: list[Slot] | None, slots: list[Slot],
                now: datetime, departure: datetime, need: float,
-               power_kw: float) -> tuple[float, float | None]:
+               power_kw: float, min_power_kw: float | None = None,
+               blend_until: datetime | None = None) -> SunSplit:
     """How much of the need the forecast sun should give, and the dearest price of it.
 
     Each piece of sun costs its hour's feed-in (what exporting it would earn; unknown: it
     comes first), each grid slot its import price for the charger's power less the sun
     in it; the need takes the cheapest of them. Sun that pays more exported than the
     grid or other sun would cost is not counted on (it is sold, :meth:`Plan.sells_surplus`).
+
+    Sun below the charger's minimum power (``min_power_kw``, 6 A) reaches the car only
+    with grid energy beside it: such a period is one piece of the minimum power at the
+    blend of the two prices (:func:`blend_price`). The need then takes the sunniest
+    hours of a grey day at the minimum current before any grid slot at full power, as
+    the ideal does, and the plan's dearest kWh is that blend: a top-up waits for them.
+    Only before ``blend_until`` (the plan's last stretch at full power): later, the
+    grid beside the sun would come at full power, at that hour's price.
     """
-    pieces: list[tuple[datetime, datetime, float]] = []
+    pieces: list[tuple[datetime, datetime, float, float]] = []  # start, end, sun, covered
+    # price, kind (0 sun, 1 sun with grid at the minimum power, 2 grid), -start, kWh, the
+    # sun's part of it, the import price
+    units: list[tuple[float, int, float, float, float, float]] = []
     for s in sorted(sun, key=lambda s: s.start):
         a, b = max(s.start, now), min(s.end, departure)
         if b <= a or s.end <= s.start or not math.isfinite(s.kwh) or s.kwh <= 0:
             continue
         hours = (b - a).total_seconds() / 3600
         e = min(s.kwh * (b - a) / (s.end - s.start), power_kw * hours)
-        pieces.append((a, b, e))
-    units: list[tuple[float, int, float, float]] = []  # price, grid?, -start, kWh
-    for a, _, e in pieces:
         f = price_at(feed_in, a) if feed_in else None
-        units.append((-math.inf if f is None else f, 0, -a.timestamp(), e))
+        imp = price_at(slots, a)
+        if min_power_kw and imp is not None and e < min_power_kw * hours \
+                and (blend_until is None or b <= blend_until):
+            base = min_power_kw * hours  # the minimum power, the sun part of it at its feed-in
+            price = blend_price(e, base, imp, f or 0.0)
+            units.append((price, 1, -a.timestamp(), base, e / base, imp))
+            pieces.append((a, b, e, base))
+        else:
+            units.append((-math.inf if f is None else f, 0, -a.timestamp(), e, 1.0, 0.0))
+            pieces.append((a, b, e, e))
     j = 0
     for g in slots:
         if g.price is None:
@@ -146,31 +177,35 @@ def _sun_split(sun: list[Sun], feed_in: list[Slot] | None, slots: list[Slot],
         while j < len(pieces) and pieces[j][1] <= g.start:
             j += 1
         overlap, k = 0.0, j
-        while k < len(pieces) and pieces[k][0] < g.end:  # the sun in this slot
-            a, b, e = pieces[k]
+        while k < len(pieces) and pieces[k][0] < g.end:  # the sun (or blend) in this slot
+            a, b, _, covered = pieces[k]
             share = (min(b, g.end) - max(a, g.start)) / (b - a)
-            overlap += e * max(share, 0.0)
+            overlap += covered * max(share, 0.0)
             k += 1
         cap = power_kw * (g.end - g.start).total_seconds() / 3600 - overlap
         if cap > 1e-9:
-            units.append((g.price, 1, -g.start.timestamp(), cap))
-    taken, price, left = 0.0, None, need
-    for p, is_grid, _, e in sorted(units):
+            units.append((g.price, 2, -g.start.timestamp(), cap, 0.0, g.price))
+    taken = blend = blend_cost = 0.0
+    price, left = None, need
+    for p, kind, _, e, sun_part, imp in sorted(units):
         if left <= 1e-9:
             break
         use = min(e, left)
         left -= use
-        if not is_grid:
-            taken += use
+        if kind < 2:
+            taken += use * sun_part
+            blend += use * (1 - sun_part)
+            blend_cost += use * (1 - sun_part) * imp
             price = p if math.isfinite(p) else price
-    return taken, price
+    return SunSplit(taken, blend, blend_cost, price)
 
 
 def make_plan(now: datetime, departure: datetime | None, need_kwh: float, power_kw: float,
               prices: list[Slot] | None = None, sun_kwh: float = 0.0,
               prices_note: str = "", margin: timedelta = MARGIN,
               sun_slots: list[Sun] | None = None,
-              feed_in: list[Slot] | None = None) -> Plan:
+              feed_in: list[Slot] | None = None,
+              min_power_kw: float | None = None) -> Plan:
     """The plan for the time from ``now`` to ``departure`` (see the module docstring).
 
     ``prices_note``: why there are no prices (e.g. "the price sensor is unavailable"),
@@ -178,6 +213,9 @@ def make_plan(now: datetime, departure: datetime | None, need_kwh: float, power_
     by the hour (instead of ``sun_kwh``, the surplus expected before departure), with
     ``feed_in`` its prices: the plan then counts only on the sun that is cheaper in the
     car than the grid or other sun, and its marginal price may be that sun's feed-in.
+    ``min_power_kw`` (the charger's minimum power): with such a forecast, sun below it is
+    counted with the grid energy the minimum current takes beside it (:func:`_sun_split`);
+    that grid energy is the top-up's, not the grid slots'.
     """
     need = max(0.0, need_kwh)
     if need <= 0.005:
@@ -195,12 +233,15 @@ def make_plan(now: datetime, departure: datetime | None, need_kwh: float, power_
     possible = power_kw * hours_left
     slots = _window_slots(prices, now, departure)
     priced = any(s.price is not None for s in slots)
-    sun_price = None
+    split = SunSplit()
     if sun_slots is not None:
-        sun_kwh, sun_price = _sun_split(sun_slots, feed_in, slots, now, departure, need,
-                                        power_kw)
+        split = _sun_split(sun_slots, feed_in, slots, now, departure, need, power_kw,
+                           min_power_kw, departure - timedelta(hours=need / power_kw) - margin)
+        sun_kwh = split.sun_kwh
+    sun_price = split.price
     sun = min(max(0.0, sun_kwh), need)
     grid = need - sun
+    blend = min(split.blend_kwh, grid)  # of the grid part: beside the sun, at 6 A
     if possible + 1e-9 < need:
         short = need - possible
         return Plan(True, need, 0.0, possible, short, now, ((now, departure),),
@@ -219,12 +260,20 @@ def make_plan(now: datetime, departure: datetime | None, need_kwh: float, power_
         return Plan(False, need, sun, 0.0, 0.0, None,
                     reason=f"{kwh(sun)} kWh expected from the sun: no grid needed",
                     marginal_price=sun_price)
+    sun_note = f"; {kwh(sun)} kWh expected from the sun" if sun else ""
+    beside = (f"{kwh(blend)} kWh beside the sun at the minimum current (a kWh at up to "
+              f"{sun_price:.3f})") if blend > 0.005 and sun_price is not None else ""
+    slot_grid = grid - blend if beside else grid
+    if slot_grid <= 0.005:
+        return Plan(False, need, sun, grid, 0.0, None, cost=split.blend_cost,
+                    reason=f"{kwh(grid)} kWh from the grid: {beside}{sun_note}",
+                    marginal_price=sun_price)
     # cheapest first; equal prices (and no price at all): the later slot first
     order = sorted(slots, key=lambda s: (math.inf if s.price is None else s.price,
                                          -s.start.timestamp()))
     chosen: list[Slot] = []
     got = 0.0
-    booked = grid + power_kw * margin.total_seconds() / 3600
+    booked = slot_grid + power_kw * margin.total_seconds() / 3600
     for s in order:
         if got >= booked - 1e-9:
             break
@@ -235,7 +284,9 @@ def make_plan(now: datetime, departure: datetime | None, need_kwh: float, power_
     start = chosen[0].start if chosen else None
     cost = marginal = None
     if chosen and all(s.price is not None for s in chosen):
-        cost = _cost(chosen, power_kw, limit_kwh=grid)
+        cost = _cost(chosen, power_kw, limit_kwh=slot_grid)
+        if cost is not None and beside:
+            cost += split.blend_cost
         marginal = max([s.price for s in chosen if s.price is not None]
                        + ([sun_price] if sun_price is not None else []))
     if priced:
@@ -245,8 +296,8 @@ def make_plan(now: datetime, departure: datetime | None, need_kwh: float, power_
                                        " (no prices)")
     return Plan(charge_now, need, sun, grid, 0.0, start,
                 tuple((s.start, s.end) for s in chosen), cost,
-                reason=f"{kwh(grid)} kWh from the grid {how}, from {start:%H:%M}"
-                       + (f"; {kwh(sun)} kWh expected from the sun" if sun else ""),
+                reason=f"{kwh(slot_grid)} kWh from the grid {how}, from {start:%H:%M}"
+                       + (f"; {beside}" if beside else "") + sun_note,
                 marginal_price=marginal)
 
 
