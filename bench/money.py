@@ -74,7 +74,15 @@ from bench.solar import (  # noqa: E402
     variant,
 )
 from growatt_thor.thor.arbiter import MIN_CURRENT, PLAN, SOLAR, Demand, arbitrate  # noqa: E402
-from growatt_thor.thor.plan import Slot, Sun, TopUp, make_plan, offer  # noqa: E402
+from growatt_thor.thor.plan import (  # noqa: E402
+    LossGuard,
+    Slot,
+    Sun,
+    TopUp,
+    import_blend,
+    make_plan,
+    offer,
+)
 from growatt_thor.thor.solar import (  # noqa: E402
     EvPowerEstimate,
     SolarController,
@@ -381,7 +389,8 @@ def simulate(sc: Scenario, pv: list[float], house: list[float], imp: list[float]
              overrides: dict[str, object] | None = None,
              topup: dict[str, float] | None = None,
              sun_left: list[float] | None = None, sell: bool = True,
-             sun_hourly: list[float] | None = None) -> Outcome:
+             sun_hourly: list[float] | None = None,
+             stop_loss: float | None = None) -> Outcome:
     """The baseline or the pack, through the THOR model and the write queue. The pack's
     plan tops up with cheaper grid energy (``thor/plan.TopUp`` with the ``topup``
     settings; None: no top-up), sells the surplus while feed-in pays more than its dearest
@@ -415,6 +424,7 @@ def simulate(sc: Scenario, pv: list[float], house: list[float], imp: list[float]
     plan_demand = Demand("plan", PLAN)
     plan = None
     top = TopUp(**topup) if who == "pack" and topup is not None else None
+    guard = LossGuard(stop_loss) if who == "pack" and stop_loss is not None else None
     decided = None
     t = sc.arrive_h * 3600
     end = sc.depart_h * 3600
@@ -463,6 +473,13 @@ def simulate(sc: Scenario, pv: list[float], house: list[float], imp: list[float]
                     demand = Demand("plan", PLAN, charge=True, current=o.amps)
             if who == "pack" and sell and demand is plan_demand and plan is not None \
                     and plan.sells_surplus(exp[int(hour)]):
+                demand = Demand("plan", PLAN, charge=False)
+            power = thor.setpoint * V * phases
+            if guard is not None and demand is plan_demand and plan is not None \
+                    and not plan.charge_now and guard.step(
+                        t, plan.marginal_price,
+                        import_blend(measured, power, imp[int(hour)], exp[int(hour)]),
+                        thor.session, power):
                 demand = Demand("plan", PLAN, charge=False)
             dec = arbitrate([solar, demand], LIMIT_A)
             if dec.current is not None and dec.charge is not False:
@@ -518,6 +535,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
                          "(default: the kWh left before departure)")
     ap.add_argument("--no-sell", action="store_true",
                     help="the pack's plan never sells the surplus (Plan.sells_surplus)")
+    ap.add_argument("--stop-loss", type=float, default=None, metavar="LOSS",
+                    help="the plan stops a ride that lost LOSS (currency) against its "
+                         "dearest kWh (thor.plan.LossGuard; the node's stop_loss)")
     ap.add_argument("--no-topup", action="store_true",
                     help="the pack's plan without its top-up with cheaper grid energy")
     ap.add_argument("--bound", action="store_true",
@@ -575,7 +595,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                                                 overrides,
                                                 topup=None if a.no_topup else topup,
                                                 sun_left=sun_left, sell=not a.no_sell,
-                                                sun_hourly=hourly)}
+                                                sun_hourly=hourly, stop_loss=a.stop_loss)}
                         days += 1
                         day = variant(kind, k)
                         if a.bound:

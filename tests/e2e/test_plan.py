@@ -266,3 +266,54 @@ async def test_with_a_forecast_by_the_hour_the_plan_waits_for_the_cheaper_sun(ad
         assert "more than the plan's dearest kWh (-0.050)" in st["state"], st
         assert float((await rest(ad, "state", NS, f"sensor.{P}_plan_grid_kwh"))["state"]) == 0
         await plan_overrules_the_solar_start(ad, sim)
+
+
+@pytest.fixture
+def ad_loss(tmp_path: Path, ocpp_port: int):
+    # a flat tariff and a forecast that promises all the need from the sun; a tiny
+    # allowance, so that a cloud's loss is spent in a few seconds
+    apps = plan_apps(ocpp_port, {}, import_price=0.30, feed_in_price=0.08, stop_loss=0.0005,
+                     solar_forecast_detail=["sensor.solcast_today"], house_load_w=0)
+    yield from running(tmp_path, apps)
+
+
+async def test_with_stop_loss_the_plan_stops_a_cloud_ride_that_loses_against_its_sun(
+        ad_loss, ocpp_port):
+    """The forecast gives the 5 kWh from the sun (the plan's dearest kWh is its 0.08
+    feed-in). The solar node starts on 8 kW of surplus; a cloud then makes the grid
+    import 3 kW, which the solar node would ride for its 180-s stop delay. Each kWh now
+    costs about 0.14 against the plan's 0.08: once the ride lost 0.0005 the plan asks
+    "do not charge", and the charger stops long before the solar node would."""
+    ad = ad_loss
+    now = datetime.now(TZ).replace(microsecond=0)
+    forecast = [{"period_start": (now + timedelta(minutes=30 * k)).isoformat(),
+                 "pv_estimate": 10.0} for k in range(6)]
+    async with sim_for(ocpp_port) as sim:
+        await rest(ad, "set_state", NS, "sensor.solcast_today", "30.0",
+                   attributes={"detailedForecast": forecast})
+        await rest(ad, "call_service", NS, "input_number/set_value",  # start at once
+                   entity_id="input_number.growatt_thor_solar_enable_delay", value=0)
+        await plugged_in_with_solar(ad, sim, -8000)
+        await rest(ad, "call_service", NS, "input_number/set_value",
+                   entity_id="input_number.growatt_thor_plan_energy", value=5)
+        await rest(ad, "call_service", NS, "input_datetime/set_datetime",
+                   entity_id="input_datetime.growatt_thor_plan_departure",
+                   datetime=(now + timedelta(hours=3)).strftime("%Y-%m-%d %H:%M:%S"))
+        await rest(ad, "call_service", NS, "input_boolean/turn_on",
+                   entity_id="input_boolean.growatt_thor_plan")
+        await wait_state(ad, f"sensor.{P}_plan_status",
+                         lambda s: s and s.startswith("5.0 kWh expected from the sun"))
+        await async_wait_for(lambda: sim.calls("RemoteStartTransaction"), timeout=30,
+                             what="the solar node's start")
+        await async_wait_for(lambda: sim.session is not None, timeout=10, what="session")
+        await rest(ad, "set_state", NS, "sensor.grid_power", "3000")  # a cloud
+        await async_wait_for(lambda: sim.calls("RemoteStopTransaction"), timeout=30,
+                             what="the plan's stop of the losing ride")
+        st = await rest(ad, "state", NS, f"sensor.{P}_plan_status")
+        assert "stopped after a loss of 0.0005" in st["state"], st
+        queue = await rest(ad, "state", NS, f"sensor.{P}_write_queue")
+        assert queue["attributes"]["decision"].startswith("do not charge"), queue
+        assert "(growatt_thor_plan" in queue["attributes"]["decision"], queue
+        # the solar node alone would still ride the cloud (its 180-s stop delay)
+        solar = queue["attributes"]["demands"]["growatt_thor_solar"]
+        assert solar["charge"] is not False, queue

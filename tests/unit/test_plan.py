@@ -7,10 +7,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from growatt_thor.thor.plan import (
+    LossGuard,
     Slot,
     Sun,
     TopUp,
     blend_price,
+    import_blend,
     make_plan,
     need_from_soc,
     offer,
@@ -278,3 +280,38 @@ def test_the_top_up_does_not_start_for_a_grid_part_smaller_than_its_minimum():
     assert t.step(10, 0.30, half, 3000 / 4140, forecast=True, grid_kwh=0.6) is True
     assert t.step(20, 0.30, half, 3000 / 4140, forecast=True, grid_kwh=0.3) is True  # goes on
     assert t.step(30, 0.08, half, 3000 / 4140, forecast=True, grid_kwh=0.0) is False
+
+
+def test_a_kwh_now_from_the_grid_meter():
+    # 11 kW charging, 3 kW imported: 8 kW of sun at 0.08, 3 kW at 0.30
+    assert import_blend(3000, 11000, 0.30, 0.08) == pytest.approx((8 * 0.08 + 3 * 0.30) / 11)
+    assert import_blend(-500, 11000, 0.30, 0.08) == pytest.approx(0.08)  # exporting: all sun
+    assert import_blend(20000, 11000, 0.30, 0.08) == pytest.approx(0.30)  # all grid
+    assert import_blend(None, 11000, 0.30, 0.08) is None
+    assert import_blend(3000, 0, 0.30, 0.08) is None  # not charging
+    assert import_blend(3000, 11000, None, 0.08) is None
+
+
+def test_the_loss_guard_stops_a_ride_once_it_lost_its_allowance_and_holds_until_cheap():
+    g = LossGuard(max_loss=0.01)
+    # a cloud on 3 phases: 4.14 kW at 6 A, 3 kW of it imported: 0.239 a kWh against the
+    # plan's 0.08, so 0.66 an hour lost: 0.01 in 55 s
+    blend = import_blend(3000, 4140, 0.30, 0.08)
+    assert not g.step(0, 0.08, blend, True, 4140)
+    assert not g.step(50, 0.08, blend, True, 4140)
+    assert g.step(60, 0.08, blend, True, 4140)
+    assert g.step(70, 0.08, blend, False, 0.0)  # stopped: held while it would still lose
+    assert not g.step(80, 0.08, 0.08, False, 0.0)  # the sun is back: the solar node decides
+    # a short cloud is ridden: the loss starts again from nothing
+    assert not g.step(90, 0.08, blend, True, 4140)
+    assert not g.step(130, 0.08, blend, True, 4140)
+    assert not g.step(140, 0.08, 0.085, True, 4140)  # within the margin: no loss
+    assert not g.step(180, 0.08, blend, True, 4140)
+    # 1 phase: 1.38 kW at 6 A, 0.5 kW imported, 0.11 an hour: it rides for 5 minutes
+    h = LossGuard(max_loss=0.01)
+    small = import_blend(500, 1380, 0.30, 0.08)
+    assert not any(h.step(t, 0.08, small, True, 1380) for t in range(0, 320, 10))
+    assert h.step(340, 0.08, small, True, 1380)
+    # without a plan price or a price now it never stops anything
+    assert not LossGuard(0.0).step(0, None, 0.3, True, 4140)
+    assert not LossGuard(0.0).step(0, 0.08, None, True, 4140)

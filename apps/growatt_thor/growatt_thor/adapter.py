@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Any
 
 from appdaemon.adapi import ADAPI
@@ -11,6 +12,18 @@ from .thor.config import ConfigError, parse_args
 
 # helper and sensor states that carry no value
 NOT_A_VALUE = (None, "unknown", "unavailable", "")
+
+
+def to_float(value: Any) -> float | None:
+    """A state or attribute as a finite number (None: not a value)."""
+    if value in NOT_A_VALUE:
+        return None
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
 
 _pending: set[asyncio.Task] = set()
 

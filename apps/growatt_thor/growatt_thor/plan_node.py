@@ -24,6 +24,7 @@ apps.yaml::
       # topup_hold_s: 600          # ... holding through clouds that cost no more
       # topup_min_grid_kwh: 0.5    # ... starting only for a grid part of this much
       # sell_surplus: true      # no charging while feed-in pays more than the grid slots
+      # stop_loss: 0.01         # stop a cloud ride that lost this much against the plan
 
 The helpers (the pack's HA package): ``input_boolean.<prefix>_plan`` (on/off),
 ``input_number.<prefix>_plan_energy`` (kWh the car needs) or, with ``soc_sensor``,
@@ -36,15 +37,17 @@ charging (priority 5: a solar node may still top up from surplus); while a kWh n
 less than the plan's dearest grid slot (some surplus, the rest from the grid:
 :class:`thor.plan.TopUp`), charge at the surplus's current, at least 6 A (priority 50);
 while the feed-in now pays more than that slot costs (:meth:`thor.plan.Plan.sells_surplus`),
-not charging (priority 50: the surplus is sold); else nothing (the solar node, or
-nobody, decides). Entities:
+not charging (priority 50: the surplus is sold); with ``stop_loss``, once a session
+charging with grid beside the sun has lost that much against the plan's dearest kWh
+(:class:`thor.plan.LossGuard`, the grid import from the solar node's surplus sensor),
+not charging until a kWh costs no more again; else nothing (the solar node, or nobody,
+decides). Entities:
 ``sensor.<charger prefix>_plan_status`` (why), ``_plan_need_kwh``, ``_plan_sun_kwh``,
 ``_plan_grid_kwh``, ``_plan_grid_start``.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -52,15 +55,17 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from .adapter import NOT_A_VALUE
+from .adapter import NOT_A_VALUE, to_float
 from .node import NodeConfig, ThorNode
 from .thor.arbiter import MIN_CURRENT, PLAN
 from .thor.plan import (
     FALLBACK_STEP,
+    LossGuard,
     Plan,
     Slot,
     Sun,
     TopUp,
+    import_blend,
     make_plan,
     need_from_soc,
     offer,
@@ -104,6 +109,9 @@ class PlanConfig(NodeConfig):
     topup_min_grid_kwh: float = Field(0.5, ge=0, le=100)
     sell_surplus: bool = Field(True, description="keep the charger stopped while feed-in "
                                "pays more than the plan's dearest kWh")
+    stop_loss: float | None = Field(None, ge=0, le=10, description="stop a session once it "
+                                    "lost this much (currency) charging dearer than the "
+                                    "plan's dearest kWh (None: off)")
 
     @model_validator(mode="after")
     def _battery_with_soc(self) -> PlanConfig:
@@ -157,6 +165,7 @@ class ChargingPlan(ThorNode):
         self._topup = TopUp(hold_s=self.cfg.topup_hold_s,
                             min_sun_share=self.cfg.topup_min_sun_share,
                             min_grid_kwh=self.cfg.topup_min_grid_kwh)
+        self._guard = None if self.cfg.stop_loss is None else LossGuard(self.cfg.stop_loss)
         for eid in [*self.ids.values(), self.cfg.price_sensor, self.cfg.soc_sensor,
                     self.cfg.solar_forecast_sensor]:
             if eid:
@@ -269,6 +278,9 @@ class ChargingPlan(ThorNode):
                                f"more than the plan's dearest kWh ({plan.marginal_price:.3f}): "
                                f"the surplus is sold, not charged")
                 self.demand(charge=False, priority=PLAN, reason=plan.reason)
+            elif (loss := await self._loss(plan, charger, prices, now, feed_in)) is not None:
+                plan = replace(plan, reason=f"{plan.reason}; {loss}")
+                self.demand(charge=False, priority=PLAN, reason=plan.reason)
             elif plan.need_kwh <= 0:
                 self.demand(charge=False, priority=AT_TARGET, reason=plan.reason)
             else:
@@ -278,15 +290,35 @@ class ChargingPlan(ThorNode):
             return
         await self._publish(plan, plan.reason)
 
+    async def _loss(self, plan: Plan, charger: dict[str, Any], prices: list | None,
+                    now: datetime, feed_in: float | None) -> str | None:
+        """Why the session is stopped for charging at a loss (``LossGuard``), or None."""
+        if self._guard is None:
+            return None
+        charging = self.charging(charger)
+        setpoint = to_float((charger.get("config") or {}).get("G_MaxCurrent"))
+        power = (setpoint or 0.0) * self.cfg.phases * VOLTS if charging else 0.0
+        grid = to_float(await self._state(self._surplus_sensor(), attribute="grid_power_w"))
+        blend = import_blend(grid, power, price_at(prices, now), feed_in)
+        if plan.charge_now or not self._guard.step(time.monotonic(), plan.marginal_price,
+                                                   blend, charging, power):
+            return None
+        return (f"a kWh now costs {blend:.3f} with the grid beside the sun, more than the "
+                f"plan's dearest ({plan.marginal_price:.3f}): stopped after a loss of "
+                f"{self.cfg.stop_loss:g}" if blend is not None and plan.marginal_price
+                is not None else "stopped at a loss")
+
+    def _surplus_sensor(self) -> str:
+        return self.cfg.surplus_sensor \
+            or f"sensor.{self.hub.entity_prefix(self.charger_id)}_solar_surplus"
+
     async def _topup_current(self, plan: Plan, prices: list | None, now: datetime,
                              limit: int, feed_in: float | None, forecast: bool) -> int | None:
         """The current for a top-up with cheaper grid energy now, or None (``TopUp``)."""
         if not self.cfg.topup or plan.charge_now:
             self._topup.step(time.monotonic(), None, None, 0.0)
             return None
-        surplus = await self._number(self.cfg.surplus_sensor
-                                     or f"sensor.{self.hub.entity_prefix(self.charger_id)}"
-                                        f"_solar_surplus")
+        surplus = await self._number(self._surplus_sensor())
         o = offer(surplus, VOLTS * self.cfg.phases, limit, price_at(prices, now), feed_in)
         on = self._topup.step(time.monotonic(), plan.marginal_price, o.blend, o.sun_share,
                               forecast=forecast, grid_kwh=plan.grid_kwh)
@@ -332,12 +364,7 @@ class ChargingPlan(ThorNode):
         return out or None
 
     async def _number(self, eid: str) -> float | None:
-        value = await self._state(eid)
-        try:
-            x = float(value)
-        except (TypeError, ValueError):
-            return None
-        return x if math.isfinite(x) else None
+        return to_float(await self._state(eid))
 
     async def _need(self) -> tuple[float, Any]:
         """kWh still to charge, and what the user asked (a change starts a new plan)."""

@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from .adapter import NOT_A_VALUE
+from .adapter import to_float
 from .node import NodeConfig, ThorNode
 from .thor import controls
 from .thor.arbiter import SOLAR
@@ -104,16 +104,6 @@ class SolarConfig(NodeConfig):
 # the decision's settings that apps.yaml sets (mode and phases are the node's own choice)
 PASSED = [k for k in SolarSettings.__dataclass_fields__
           if k in SolarConfig.model_fields and k not in ("mode", "phases")]
-
-
-def to_float(value: Any) -> float | None:
-    if value in NOT_A_VALUE:
-        return None
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return None
-    return v if v == v and abs(v) != float("inf") else None
 
 
 class SolarSurplus(ThorNode):
@@ -254,7 +244,9 @@ class SolarSurplus(ThorNode):
         await self.publish("solar_status", d.reason[:250], friendly_name="THOR solar status")
         await self.publish("solar_surplus", "unknown" if d.surplus_w is None
                            else round(d.surplus_w), unit_of_measurement="W",
-                           device_class="power", friendly_name="THOR solar surplus")
+                           device_class="power", friendly_name="THOR solar surplus",
+                           grid_power_w=None if inp.grid_power_w is None
+                           else round(inp.grid_power_w))
         await self.publish("solar_target_current", "unknown" if d.current is None
                            else d.current, unit_of_measurement="A",
                            friendly_name="THOR solar target current")

@@ -319,6 +319,17 @@ def blend_price(sun_w: float, power_w: float, import_price: float,
     return (sun * feed_in_price + (power_w - sun) * import_price) / power_w
 
 
+def import_blend(grid_w: float | None, charger_w: float, import_price: float | None,
+                 feed_in_price: float | None) -> float | None:
+    """What a kWh into the car costs now, from the grid meter: while the charger draws
+    ``charger_w``, an import of ``grid_w`` (positive) is the part the sun does not cover
+    (None: unknown)."""
+    if grid_w is None or import_price is None or feed_in_price is None or charger_w <= 0:
+        return None
+    return blend_price(charger_w - min(max(grid_w, 0.0), charger_w), charger_w, import_price,
+                       feed_in_price)
+
+
 @dataclass(frozen=True)
 class Offer:
     """What charging now would be: the current, a kWh's price, the part from the sun."""
@@ -385,6 +396,41 @@ class TopUp:
                           or now - self._last_good >= self.hold_s):
             self.on = False
         return self.on
+
+
+@dataclass
+class LossGuard:
+    """A session that charges at a loss against the plan is stopped.
+
+    While the solar node rides a cloud at the minimum current, the grid beside the sun
+    makes a kWh cost :func:`import_blend`. When the plan expects every kWh it still needs
+    cheaper (its ``marginal_price``: with a forecast, often the sun's feed-in alone),
+    each such kWh is one the sun or a cheaper hour would have given, and costs the
+    difference. Once a ride has lost ``max_loss`` (currency) the plan asks "do not
+    charge", until a kWh costs no more than the plan's again; the solar node starts when
+    the surplus is back. On 3 phases a cloud costs that in under a minute (6 A is
+    4.1 kW); on 1 phase the small import may ride for minutes, where a stop and start
+    would cost more than it saves.
+    """
+    max_loss: float = 0.01  # currency per ride
+    margin: float = 0.01  # per kWh
+    _loss: float = 0.0
+    _last: float | None = None
+    _tripped: bool = False
+
+    def step(self, now: float, marginal_price: float | None, blend: float | None,
+             charging: bool, power_w: float = 0.0) -> bool:
+        """Whether to ask "do not charge" now; ``blend`` is a kWh's price now and
+        ``power_w`` what the charger draws."""
+        last, self._last = self._last, now
+        if marginal_price is None or blend is None or blend <= marginal_price + self.margin:
+            self._loss, self._tripped = 0.0, False
+        elif not self._tripped and charging and last is not None:
+            self._loss += (blend - marginal_price) * power_w / 1000 * (now - last) / 3600
+            self._tripped = self._loss >= self.max_loss
+        elif not charging and not self._tripped:
+            self._loss = 0.0
+        return self._tripped
 
 
 def _cost(slots: list[Slot], power_kw: float, limit_kwh: float | None = None) -> float | None:
