@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench.money [--per-kind 2] [--first-day 2] [--phases 1,3]
         [--scenarios ...] [--tariffs ...] [--set KEY=VALUE] [--topup KEY=VALUE]
-        [--no-topup] [--forecast none|noisy|perfect] [--markdown] [--json out.json]
+        [--no-topup] [--no-sell] [--forecast none|noisy|perfect] [--by-hour]
+        [--stop-loss LOSS] [--bound] [--markdown] [--json out.json]
 
 Each scenario-day replays the synthetic days of ``bench/solar.py`` (PV and house at 10 s,
 the THOR model with the pack's write queue decisions) for a car that arrives with a state
@@ -39,7 +40,10 @@ Controllers (each drives the THOR model through the write queue, like the pack):
   rules (``thor/plan.py``: the plan without a forecast, as the node's defaults are, and its
   top-up with cheaper grid energy), decided by the arbiter (``thor/arbiter.py``) exactly
   as the hub does. ``--forecast noisy`` gives the plan a forecast of the surplus left
-  before departure with a seeded daily error (log-normal, sigma 0.3).
+  before departure with a seeded daily error (log-normal, sigma 0.3); ``--by-hour`` gives
+  it by the hour, as the node reads Solcast.
+- **THOR bound** (``--bound``): not a controller, a bound: what knowing the day saves with
+  the THOR's 15-s write spacing and 20-s start (:func:`thor_bound`).
 
 Per scenario-day it prints cost, savings, solar kWh in the car, grid kWh (night 0-7,
 day 7-17, evening 17-24), kWh short, starts+stops and writes, and totals per scenario
@@ -608,7 +612,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                             at_least += 1
                         else:
                             losses.append(f"{phases}ph {name} {tname} {day}: "
-                                          + why_lost(res["pack"], res["baseline"]))
+                                          + why_lost(res["pack"], res["baseline"],
+                                                     a.forecast != "none"))
                         met_miss += best.short_kwh < 0.01 and res["pack"].short_kwh >= 0.01
                         for w, r in res.items():
                             totals[w].add(r)
@@ -687,7 +692,7 @@ def saves_at_least(pack_savings: float, base_savings: float) -> bool:
     return pack_savings >= base_savings - 0.005
 
 
-def why_lost(pack: Outcome, base: Outcome) -> str:
+def why_lost(pack: Outcome, base: Outcome, forecast: bool = False) -> str:
     """A day the pack saved less than the baseline, and where the difference came from."""
     diff = pack.savings - base.savings
     grid_p, grid_b = sum(pack.grid_kwh.values()), sum(base.grid_kwh.values())
@@ -701,7 +706,9 @@ def why_lost(pack: Outcome, base: Outcome) -> str:
         why = (f"{grid_p - grid_b:.1f} kWh more from the grid, "
                f"{base.solar_kwh - pack.solar_kwh:.1f}"
                f" kWh less sun: grid energy taken (a top-up or a cloud ridden) that later sun "
-               f"would have given; the plan has no forecast")
+               f"would have given; "
+               + ("the day's forecast was off" if forecast
+                  else "the plan has no forecast"))
     else:
         why = ("the same energy at dearer hours: surplus taken while feed-in paid more, or "
                "grid at a dearer hour")
