@@ -317,3 +317,33 @@ async def test_with_stop_loss_the_plan_stops_a_cloud_ride_that_loses_against_its
         # the solar node alone would still ride the cloud (its 180-s stop delay)
         solar = queue["attributes"]["demands"]["growatt_thor_solar"]
         assert solar["charge"] is not False, queue
+
+
+async def test_a_grey_forecast_counts_its_sun_with_the_grid_beside_it(ad_loss, ocpp_port):
+    """2 kW of forecast sun is below a 3-phase THOR's 4.14 kW minimum: the plan counts
+    those hours at 6 A with the grid beside the sun, at the blend of the two prices
+    (0.194 a kWh), and books no grid slot at full power for that part."""
+    ad = ad_loss
+    now = datetime.now(TZ).replace(microsecond=0)
+    forecast = [{"period_start": (now + timedelta(minutes=30 * k)).isoformat(),
+                 "pv_estimate": 2.0} for k in range(12)]
+    async with sim_for(ocpp_port) as sim:
+        await rest(ad, "set_state", NS, "sensor.solcast_today", "12.0",
+                   attributes={"detailedForecast": forecast})
+        await sim.wait_connected()
+        await sim.plug_in()
+        await wait_state(ad, f"sensor.{P}_status", "Preparing")
+        await rest(ad, "call_service", NS, "input_number/set_value",
+                   entity_id="input_number.growatt_thor_plan_energy", value=5)
+        await rest(ad, "call_service", NS, "input_datetime/set_datetime",
+                   entity_id="input_datetime.growatt_thor_plan_departure",
+                   datetime=(now + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M:%S"))
+        await rest(ad, "call_service", NS, "input_boolean/turn_on",
+                   entity_id="input_boolean.growatt_thor_plan")
+        st = await wait_state(ad, f"sensor.{P}_plan_status",
+                              lambda s: s and "beside the sun" in s)
+        assert "kWh beside the sun at the minimum current (a kWh at up to 0.194)" \
+            in st["state"], st
+        sun = float((await rest(ad, "state", NS, f"sensor.{P}_plan_sun_kwh"))["state"])
+        assert sun == pytest.approx(5 * 2 / 4.14, abs=0.05)  # 48 % of each kWh is sun
+        assert "cheapest hours" not in st["state"], st  # no full-power grid slot
