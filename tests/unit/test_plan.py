@@ -292,7 +292,7 @@ def test_a_kwh_now_from_the_grid_meter():
     assert import_blend(3000, 11000, None, 0.08) is None
 
 
-def test_the_loss_guard_stops_a_ride_once_it_lost_its_allowance_and_holds_until_cheap():
+def test_the_loss_guard_stops_a_ride_once_it_lost_its_allowance_and_holds_the_stop():
     g = LossGuard(max_loss=0.01)
     # a cloud on 3 phases: 4.14 kW at 6 A, 3 kW of it imported: 0.239 a kWh against the
     # plan's 0.08, so 0.66 an hour lost: 0.01 in 55 s
@@ -300,13 +300,13 @@ def test_the_loss_guard_stops_a_ride_once_it_lost_its_allowance_and_holds_until_
     assert not g.step(0, 0.08, blend, True, 4140)
     assert not g.step(50, 0.08, blend, True, 4140)
     assert g.step(60, 0.08, blend, True, 4140)
-    assert g.step(70, 0.08, blend, False, 0.0)  # stopped: held while it would still lose
-    assert not g.step(80, 0.08, 0.08, False, 0.0)  # the sun is back: the solar node decides
+    assert g.step(70, 0.08, None, False, 0.0)  # the stop is asked for a minute
+    assert not g.step(125, 0.08, None, False, 0.0)  # then the solar node decides
     # a short cloud is ridden: the loss starts again from nothing
-    assert not g.step(90, 0.08, blend, True, 4140)
     assert not g.step(130, 0.08, blend, True, 4140)
-    assert not g.step(140, 0.08, 0.085, True, 4140)  # within the margin: no loss
-    assert not g.step(180, 0.08, blend, True, 4140)
+    assert not g.step(170, 0.08, blend, True, 4140)
+    assert not g.step(180, 0.08, 0.085, True, 4140)  # within the margin: no loss
+    assert not g.step(220, 0.08, blend, True, 4140)
     # 1 phase: 1.38 kW at 6 A, 0.5 kW imported, 0.11 an hour: it rides for 5 minutes
     h = LossGuard(max_loss=0.01)
     small = import_blend(500, 1380, 0.30, 0.08)

@@ -407,30 +407,37 @@ class LossGuard:
     cheaper (its ``marginal_price``: with a forecast, often the sun's feed-in alone),
     each such kWh is one the sun or a cheaper hour would have given, and costs the
     difference. Once a ride has lost ``max_loss`` (currency) the plan asks "do not
-    charge", until a kWh costs no more than the plan's again; the solar node starts when
-    the surplus is back. On 3 phases a cloud costs that in under a minute (6 A is
-    4.1 kW); on 1 phase the small import may ride for minutes, where a stop and start
-    would cost more than it saves.
+    charge" for ``settle_s`` (the stop's way to the charger); then the solar node starts
+    again when its surplus rule says so (holding the stop for 300 s was tried: more
+    starts and stops, not fewer). On 3 phases a cloud costs
+    that in under a minute (6 A is 4.1 kW); on 1 phase the small import may ride for
+    minutes, where a stop and start would cost more than it saves.
     """
     max_loss: float = 0.01  # currency per ride
     margin: float = 0.01  # per kWh
+    settle_s: float = 60.0  # the stop's way to the charger: asked this long
     _loss: float = 0.0
     _last: float | None = None
-    _tripped: bool = False
+    _stopped_at: float | None = None
 
     def step(self, now: float, marginal_price: float | None, blend: float | None,
              charging: bool, power_w: float = 0.0) -> bool:
-        """Whether to ask "do not charge" now; ``blend`` is a kWh's price now and
-        ``power_w`` what the charger draws."""
+        """Whether to ask "do not charge" now; ``blend`` is a kWh's price now (None:
+        unknown, e.g. not charging) and ``power_w`` what the charger draws."""
         last, self._last = self._last, now
-        if marginal_price is None or blend is None or blend <= marginal_price + self.margin:
-            self._loss, self._tripped = 0.0, False
-        elif not self._tripped and charging and last is not None:
-            self._loss += (blend - marginal_price) * power_w / 1000 * (now - last) / 3600
-            self._tripped = self._loss >= self.max_loss
-        elif not charging and not self._tripped:
+        if self._stopped_at is not None:
+            if now - self._stopped_at < self.settle_s:
+                return True  # the stop is on its way
+            self._stopped_at = None
+        if not charging or marginal_price is None or blend is None \
+                or blend <= marginal_price + self.margin:
             self._loss = 0.0
-        return self._tripped
+        elif last is not None:
+            self._loss += (blend - marginal_price) * power_w / 1000 * (now - last) / 3600
+            if self._loss >= self.max_loss:
+                self._loss, self._stopped_at = 0.0, now
+                return True
+        return False
 
 
 def _cost(slots: list[Slot], power_kw: float, limit_kwh: float | None = None) -> float | None:
