@@ -65,6 +65,26 @@ async def plugged_in_with_solar(ad: AppDaemon, sim, grid_w: float) -> None:
                entity_id="input_select.growatt_thor_solar_mode", option="pv")
 
 
+async def start_plan(ad: AppDaemon, kwh: float, departure: datetime) -> None:
+    """The plan's helpers: ``kwh`` by ``departure``, and the plan switched on."""
+    await rest(ad, "call_service", NS, "input_number/set_value",
+               entity_id="input_number.growatt_thor_plan_energy", value=kwh)
+    await rest(ad, "call_service", NS, "input_datetime/set_datetime",
+               entity_id="input_datetime.growatt_thor_plan_departure",
+               datetime=departure.strftime("%Y-%m-%d %H:%M:%S"))
+    await rest(ad, "call_service", NS, "input_boolean/turn_on",
+               entity_id="input_boolean.growatt_thor_plan")
+
+
+async def set_solcast(ad: AppDaemon, now: datetime, kw: float, periods: int) -> None:
+    """``sensor.solcast_today`` with a Solcast-style ``detailedForecast``: ``kw`` for
+    ``periods`` half hours from ``now``."""
+    await rest(ad, "set_state", NS, "sensor.solcast_today", str(kw * periods / 2),
+               attributes={"detailedForecast": [
+                   {"period_start": (now + timedelta(minutes=30 * k)).isoformat(),
+                    "pv_estimate": kw} for k in range(periods)]})
+
+
 async def test_the_plan_charges_in_the_cheapest_slot_and_stops_at_the_target(ad, ocpp_port):
     async with sim_for(ocpp_port) as sim:
         # the solar node, in pv mode with 2 kW imported, wants the charger stopped
@@ -77,15 +97,9 @@ async def test_the_plan_charges_in_the_cheapest_slot_and_stops_at_the_target(ad,
         await rest(ad, "set_state", NS, "sensor.prices", "0.30", attributes={"raw_today": [
             {"start": a.isoformat(), "end": b.isoformat(), "value": v} for a, b, v in slots]})
         departure = now + timedelta(seconds=60)
-        await rest(ad, "call_service", NS, "input_number/set_value",
-                   entity_id="input_number.growatt_thor_plan_energy", value=0.01)
-        await rest(ad, "call_service", NS, "input_datetime/set_datetime",
-                   entity_id="input_datetime.growatt_thor_plan_departure",
-                   datetime=departure.strftime("%Y-%m-%d %H:%M:%S"))
         loop = asyncio.get_running_loop()
         offset = time.time() - loop.time()  # the simulator's times are the loop's
-        await rest(ad, "call_service", NS, "input_boolean/turn_on",
-                   entity_id="input_boolean.growatt_thor_plan")
+        await start_plan(ad, 0.01, departure)
 
         st = await wait_state(ad, f"sensor.{P}_plan_status",
                               lambda s: s and "cheapest hours" in s)
@@ -134,13 +148,7 @@ async def test_the_plan_tops_up_with_cheaper_grid_energy_beside_a_solar_node(ad_
                    entity_id="input_number.growatt_thor_solar_disable_delay", value=0)
         await wait_state(ad, f"sensor.{P}_solar_surplus", "2500")
         departure = datetime.now(TZ).replace(microsecond=0) + timedelta(hours=3)
-        await rest(ad, "call_service", NS, "input_number/set_value",
-                   entity_id="input_number.growatt_thor_plan_energy", value=5)
-        await rest(ad, "call_service", NS, "input_datetime/set_datetime",
-                   entity_id="input_datetime.growatt_thor_plan_departure",
-                   datetime=departure.strftime("%Y-%m-%d %H:%M:%S"))
-        await rest(ad, "call_service", NS, "input_boolean/turn_on",
-                   entity_id="input_boolean.growatt_thor_plan")
+        await start_plan(ad, 5, departure)
 
         st = await wait_state(ad, f"sensor.{P}_plan_status", lambda s: s and "top-up" in s)
         assert "5.0 kWh from the grid in the cheapest hours" in st["state"], st
@@ -199,13 +207,7 @@ async def sunny_dynamic_day(ad: AppDaemon, sim, now: datetime,
     await rest(ad, "set_state", NS, "sensor.grid_power", "-8000")
     await rest(ad, "set_state", NS, "sensor.prices", "0.30", attributes={"raw_today": hours(
         now - timedelta(seconds=1), (0, 1, 0.30), (1, 3, 0.10))})
-    await rest(ad, "call_service", NS, "input_number/set_value",
-               entity_id="input_number.growatt_thor_plan_energy", value=5)
-    await rest(ad, "call_service", NS, "input_datetime/set_datetime",
-               entity_id="input_datetime.growatt_thor_plan_departure",
-               datetime=(now + timedelta(hours=3)).strftime("%Y-%m-%d %H:%M:%S"))
-    await rest(ad, "call_service", NS, "input_boolean/turn_on",
-               entity_id="input_boolean.growatt_thor_plan")
+    await start_plan(ad, 5, now + timedelta(hours=3))
 
 
 async def plan_overrules_the_solar_start(ad: AppDaemon, sim) -> None:
@@ -286,21 +288,12 @@ async def test_with_stop_loss_the_plan_stops_a_cloud_ride_that_loses_against_its
     "do not charge", and the charger stops long before the solar node would."""
     ad = ad_loss
     now = datetime.now(TZ).replace(microsecond=0)
-    forecast = [{"period_start": (now + timedelta(minutes=30 * k)).isoformat(),
-                 "pv_estimate": 10.0} for k in range(6)]
     async with sim_for(ocpp_port) as sim:
-        await rest(ad, "set_state", NS, "sensor.solcast_today", "30.0",
-                   attributes={"detailedForecast": forecast})
+        await set_solcast(ad, now, 10.0, 6)
         await rest(ad, "call_service", NS, "input_number/set_value",  # start at once
                    entity_id="input_number.growatt_thor_solar_enable_delay", value=0)
         await plugged_in_with_solar(ad, sim, -8000)
-        await rest(ad, "call_service", NS, "input_number/set_value",
-                   entity_id="input_number.growatt_thor_plan_energy", value=5)
-        await rest(ad, "call_service", NS, "input_datetime/set_datetime",
-                   entity_id="input_datetime.growatt_thor_plan_departure",
-                   datetime=(now + timedelta(hours=3)).strftime("%Y-%m-%d %H:%M:%S"))
-        await rest(ad, "call_service", NS, "input_boolean/turn_on",
-                   entity_id="input_boolean.growatt_thor_plan")
+        await start_plan(ad, 5, now + timedelta(hours=3))
         await wait_state(ad, f"sensor.{P}_plan_status",
                          lambda s: s and s.startswith("5.0 kWh expected from the sun"))
         await async_wait_for(lambda: sim.calls("RemoteStartTransaction"), timeout=30,
@@ -325,21 +318,12 @@ async def test_a_grey_forecast_counts_its_sun_with_the_grid_beside_it(ad_loss, o
     (0.194 a kWh), and books no grid slot at full power for that part."""
     ad = ad_loss
     now = datetime.now(TZ).replace(microsecond=0)
-    forecast = [{"period_start": (now + timedelta(minutes=30 * k)).isoformat(),
-                 "pv_estimate": 2.0} for k in range(12)]
     async with sim_for(ocpp_port) as sim:
-        await rest(ad, "set_state", NS, "sensor.solcast_today", "12.0",
-                   attributes={"detailedForecast": forecast})
+        await set_solcast(ad, now, 2.0, 12)
         await sim.wait_connected()
         await sim.plug_in()
         await wait_state(ad, f"sensor.{P}_status", "Preparing")
-        await rest(ad, "call_service", NS, "input_number/set_value",
-                   entity_id="input_number.growatt_thor_plan_energy", value=5)
-        await rest(ad, "call_service", NS, "input_datetime/set_datetime",
-                   entity_id="input_datetime.growatt_thor_plan_departure",
-                   datetime=(now + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M:%S"))
-        await rest(ad, "call_service", NS, "input_boolean/turn_on",
-                   entity_id="input_boolean.growatt_thor_plan")
+        await start_plan(ad, 5, now + timedelta(hours=8))
         st = await wait_state(ad, f"sensor.{P}_plan_status",
                               lambda s: s and "beside the sun" in s)
         assert "kWh beside the sun at the minimum current (a kWh at up to 0.194)" \
