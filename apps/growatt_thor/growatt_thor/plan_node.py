@@ -40,7 +40,7 @@ while the feed-in now pays more than that slot costs (:meth:`thor.plan.Plan.sell
 not charging (priority 50: the surplus is sold); with ``stop_loss``, once a session
 charging with grid beside the sun has lost that much against the plan's dearest kWh
 (:class:`thor.plan.LossGuard`, the grid import from the solar node's surplus sensor),
-not charging until a kWh costs no more again; else nothing (the solar node, or nobody,
+not charging for a minute (priority 50); else nothing (the solar node, or nobody,
 decides). Entities:
 ``sensor.<charger prefix>_plan_status`` (why), ``_plan_need_kwh``, ``_plan_sun_kwh``,
 ``_plan_grid_kwh``, ``_plan_grid_start``.
