@@ -295,7 +295,7 @@ def thor_bound(sc: Scenario, surplus: list[float], imp: list[float], exp: list[f
     i0, i1 = int(sc.arrive_h * 3600 / STEP), int(sc.depart_h * 3600 / STEP)
     per_amp = V * phases * STEP / 3.6e6
     top = int(round(pmax / (V * phases)))
-    amps = np.arange(6, top + 1, dtype=float)
+    amps = np.arange(MIN_CURRENT, top + 1, dtype=float)
     e = amps * per_amp  # kWh per step at each current
     sun = np.array(surplus[i0:i1]) * STEP / 3.6e6
     hour = (np.arange(i0, i1) * STEP / 3600).astype(int)
@@ -478,13 +478,13 @@ def simulate(sc: Scenario, pv: list[float], house: list[float], imp: list[float]
             if who == "pack" and sell and demand is plan_demand and plan is not None \
                     and plan.sells_surplus(exp[int(hour)]):
                 demand = Demand("plan", PLAN, charge=False)
-            power = thor.setpoint * V * phases
-            if guard is not None and demand is plan_demand and plan is not None \
-                    and not plan.charge_now and guard.step(
-                        t, plan.marginal_price,
-                        import_blend(measured, power, imp[int(hour)], exp[int(hour)]),
-                        thor.session, power):
-                demand = Demand("plan", PLAN, charge=False)
+            if guard is not None and plan is not None:  # asked every decision, as the node
+                free = demand is plan_demand and not plan.charge_now
+                power = thor.setpoint * V * phases
+                if guard.step(t, plan.marginal_price,
+                              import_blend(measured, power, imp[int(hour)], exp[int(hour)]),
+                              thor.session and free, power) and free:
+                    demand = Demand("plan", PLAN, charge=False)
             dec = arbitrate([solar, demand], LIMIT_A)
             if dec.current is not None and dec.charge is not False:
                 q.put(Request("G_MaxCurrent", CONFIG, "ChangeConfiguration", str(dec.current)),

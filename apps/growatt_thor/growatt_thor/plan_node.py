@@ -266,6 +266,8 @@ class ChargingPlan(ThorNode):
                          sun_slots=sun_slots, feed_in=feed_slots,
                          min_power_kw=MIN_CURRENT * self.cfg.phases * VOLTS / 1000)
         topup = await self._topup_current(plan, prices, now, limit, feed_in, counted)
+        loss = await self._loss(plan, charger, prices, now, feed_in,
+                                own=plan.charge_now or topup is not None)
         try:
             if plan.charge_now:
                 self.demand(charge=True, current=limit, priority=PLAN, reason=plan.reason)
@@ -278,7 +280,7 @@ class ChargingPlan(ThorNode):
                                f"more than the plan's dearest kWh ({plan.marginal_price:.3f}): "
                                f"the surplus is sold, not charged")
                 self.demand(charge=False, priority=PLAN, reason=plan.reason)
-            elif (loss := await self._loss(plan, charger, prices, now, feed_in)) is not None:
+            elif loss is not None:
                 plan = replace(plan, reason=f"{plan.reason}; {loss}")
                 self.demand(charge=False, priority=PLAN, reason=plan.reason)
             elif plan.need_kwh <= 0:
@@ -291,17 +293,19 @@ class ChargingPlan(ThorNode):
         await self._publish(plan, plan.reason)
 
     async def _loss(self, plan: Plan, charger: dict[str, Any], prices: list | None,
-                    now: datetime, feed_in: float | None) -> str | None:
-        """Why the session is stopped for charging at a loss (``LossGuard``), or None."""
+                    now: datetime, feed_in: float | None, own: bool) -> str | None:
+        """Why the session is stopped for charging at a loss (``LossGuard``), or None.
+        Asked on every decision; ``own``: the plan itself charges now (its grid slots or
+        the top-up), which is no ride to count."""
         if self._guard is None:
             return None
-        charging = self.charging(charger)
+        charging = self.charging(charger) and not own
         setpoint = to_float((charger.get("config") or {}).get("G_MaxCurrent"))
         power = (setpoint or 0.0) * self.cfg.phases * VOLTS if charging else 0.0
         grid = to_float(await self._state(self._surplus_sensor(), attribute="grid_power_w"))
         blend = import_blend(grid, power, price_at(prices, now), feed_in)
-        if plan.charge_now or not self._guard.step(time.monotonic(), plan.marginal_price,
-                                                   blend, charging, power):
+        if not self._guard.step(time.monotonic(), plan.marginal_price, blend, charging,
+                                power) or own:
             return None
         return (f"a kWh now costs {blend:.3f} with the grid beside the sun, more than the "
                 f"plan's dearest ({plan.marginal_price:.3f}): stopped after a loss of "

@@ -409,9 +409,10 @@ class LossGuard:
     difference. Once a ride has lost ``max_loss`` (currency) the plan asks "do not
     charge" for ``settle_s`` (the stop's way to the charger); then the solar node starts
     again when its surplus rule says so (holding the stop for 300 s was tried: more
-    starts and stops, not fewer). On 3 phases a cloud costs
-    that in under a minute (6 A is 4.1 kW); on 1 phase the small import may ride for
-    minutes, where a stop and start would cost more than it saves.
+    starts and stops, not fewer). On 3 phases a cloud costs that in under a minute (6 A
+    is 4.1 kW); on 1 phase the small import may ride for minutes, where a stop and start
+    would cost more than it saves. Ask it on every decision, with ``charging`` False
+    while the plan itself charges (its grid slots, the top-up): that is no ride.
     """
     max_loss: float = 0.01  # currency per ride
     margin: float = 0.01  # per kWh
