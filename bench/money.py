@@ -539,9 +539,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
                          "(default: the kWh left before departure)")
     ap.add_argument("--no-sell", action="store_true",
                     help="the pack's plan never sells the surplus (Plan.sells_surplus)")
-    ap.add_argument("--stop-loss", type=float, default=None, metavar="LOSS",
+    ap.add_argument("--stop-loss", type=lambda v: None if v == "off" else float(v),
+                    default=LossGuard.max_loss, metavar="LOSS|off",
                     help="the plan stops a ride that lost LOSS (currency) against its "
-                         "dearest kWh (thor.plan.LossGuard; the node's stop_loss)")
+                         "dearest kWh (thor.plan.LossGuard; the node's stop_loss, default "
+                         "%(default)s)")
     ap.add_argument("--no-topup", action="store_true",
                     help="the pack's plan without its top-up with cheaper grid energy")
     ap.add_argument("--bound", action="store_true",

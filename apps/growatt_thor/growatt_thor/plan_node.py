@@ -24,7 +24,7 @@ apps.yaml::
       # topup_hold_s: 600          # ... holding through clouds that cost no more
       # topup_min_grid_kwh: 0.5    # ... starting only for a grid part of this much
       # sell_surplus: true      # no charging while feed-in pays more than the grid slots
-      # stop_loss: 0.01         # stop a cloud ride that lost this much against the plan
+      # stop_loss: 0.035        # stop a cloud ride that lost this much against the plan
 
 The helpers (the pack's HA package): ``input_boolean.<prefix>_plan`` (on/off),
 ``input_number.<prefix>_plan_energy`` (kWh the car needs) or, with ``soc_sensor``,
@@ -109,9 +109,10 @@ class PlanConfig(NodeConfig):
     topup_min_grid_kwh: float = Field(0.5, ge=0, le=100)
     sell_surplus: bool = Field(True, description="keep the charger stopped while feed-in "
                                "pays more than the plan's dearest kWh")
-    stop_loss: float | None = Field(None, ge=0, le=10, description="stop a session once it "
-                                    "lost this much (currency) charging dearer than the "
-                                    "plan's dearest kWh (None: off)")
+    stop_loss: float | None = Field(LossGuard.max_loss, ge=0, le=10,
+                                    description="stop a session once it lost this much "
+                                    "(currency) charging dearer than the plan's dearest kWh "
+                                    "(None: off)")
 
     @model_validator(mode="after")
     def _battery_with_soc(self) -> PlanConfig:
