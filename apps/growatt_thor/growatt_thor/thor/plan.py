@@ -233,10 +233,12 @@ def make_plan(now: datetime, departure: datetime | None, need_kwh: float, power_
     possible = power_kw * hours_left
     slots = _window_slots(prices, now, departure)
     priced = any(s.price is not None for s in slots)
+    # from here on only full power can still deliver the whole need
+    last_stretch = departure - timedelta(hours=need / power_kw) - margin
     split = SunSplit()
     if sun_slots is not None:
         split = _sun_split(sun_slots, feed_in, slots, now, departure, need, power_kw,
-                           min_power_kw, departure - timedelta(hours=need / power_kw) - margin)
+                           min_power_kw, last_stretch)
         sun_kwh = split.sun_kwh
     sun_price = split.price
     sun = min(max(0.0, sun_kwh), need)
@@ -249,9 +251,8 @@ def make_plan(now: datetime, departure: datetime | None, need_kwh: float, power_
                     reason=f"departure too soon: {kwh(possible)} of {kwh(need)} kWh fit at "
                            f"{power_kw:.1f} kW by {departure:%H:%M}, {kwh(short)} kWh short; "
                            f"charging now")
-    if sun > 0 and now >= departure - timedelta(hours=need / power_kw) - margin:
-        # from here on only full power can still deliver the whole need: the sun the
-        # forecast promises may not come, or come below the charger's minimum
+    if sun > 0 and now >= last_stretch:
+        # the sun the forecast promises may not come, or come below the charger's minimum
         return Plan(True, need, 0.0, need, 0.0, now, ((now, departure),),
                     cost=_cost(slots, power_kw, need) if priced else None,
                     reason=f"{kwh(need)} kWh left and only the time for it at full power: "
