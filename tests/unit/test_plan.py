@@ -254,6 +254,26 @@ def test_sun_below_the_minimum_power_is_counted_with_the_grid_beside_it():
     assert "beside the sun" in r.reason
 
 
+def test_sun_too_thin_for_the_top_up_is_no_blend():
+    # 3 phases, time of use (0.22 until 07:00, then 0.34), feed-in 0.08, leaving 07:30 with
+    # 25.7 kWh to go at 04:03. Dawn's 0.06 kWh would make 04:03-05:00 at 6 A a kWh at 0.219:
+    # not the top-up's margin below the night price, so nobody would charge it. Counted as a
+    # blend it pushed the grid part to 05:00 and its end into the day price.
+    night = datetime(2026, 6, 2, 4, 0, tzinfo=TZ)
+    leave = night + timedelta(hours=3.5)
+    sun = [Sun(night + timedelta(hours=h), night + timedelta(hours=h + 1), e)
+           for h, e in enumerate((0.06, 0.84, 1.92, 3.02))]
+    tou = hourly([0.22, 0.22, 0.22, 0.34], night)
+    feed = [Slot(night, night + timedelta(hours=4), 0.08)]
+    now = night + timedelta(minutes=3)
+    dawn = blend_price(0.06 * 57 / 60, 4.14 * 57 / 60, 0.22, 0.08)
+    assert not TopUp().step(0.0, 0.22, dawn, 0.015, forecast=True, grid_kwh=20)
+    p = make_plan(now, leave, 25.7, 11.04, tou, sun_slots=sun, feed_in=feed,
+                  min_power_kw=4.14)
+    assert p.charge_now and p.grid_start == now and "beside the sun" not in p.reason
+    assert p.marginal_price == 0.22
+
+
 def test_pv_forecasts_become_surplus_by_the_period():
     solcast = [{"period_start": "2026-06-01T12:00:00+02:00", "pv_estimate": 4.0,
                 "pv_estimate10": 2.0},

@@ -29,7 +29,9 @@ Rules (docs/plan.md):
 - With such a forecast and the charger's minimum power (``min_power_kw``), a period whose
   sun is below the minimum counts as the minimum power at the blend of its feed-in and
   import prices: a grey day's need goes first to its sunniest hours at 6 A (the top-up
-  charges them), before the last stretch at full power.
+  charges them), before the last stretch at full power. Not when that blend is less than
+  ``PRICE_MARGIN`` below the import price (a dawn hour's few Wh): the top-up would not
+  take it, and the plan would wait for energy that nobody charges.
 - The plan only asks for the grid hours; outside them it has no opinion and the solar
   node (or nobody) decides (see ``thor/arbiter.py``).
 """
@@ -46,6 +48,9 @@ FALLBACK_STEP = timedelta(minutes=15)  # how time without prices is cut into slo
 # The grid part is booked with this much full-power time to spare: a start takes the THOR
 # about 20 s before the car draws, a new current 5 s, and the queue spaces writes 15 s.
 MARGIN = timedelta(minutes=10)
+# A kWh now must be this much cheaper than the plan's to be worth a start (the top-up), and
+# this much dearer to be a loss (the loss guard, selling the surplus); per kWh.
+PRICE_MARGIN = 0.01
 
 
 def kwh(x: float) -> str:
@@ -76,7 +81,7 @@ class Plan:
     # energy the plan would otherwise buy dearer (None: no grid part or no prices)
     marginal_price: float | None = None
 
-    def sells_surplus(self, feed_in_price: float | None, margin: float = 0.01) -> bool:
+    def sells_surplus(self, feed_in_price: float | None, margin: float = PRICE_MARGIN) -> bool:
         """Whether surplus now earns more exported than it saves in the car.
 
         A kWh of sun in the car now is a kWh the plan no longer buys at its dearest
@@ -161,10 +166,11 @@ def _sun_split(sun: list[Sun], feed_in: list[Slot] | None, slots: list[Slot],
         e = min(s.kwh * (b - a) / (s.end - s.start), power_kw * hours)
         f = price_at(feed_in, a) if feed_in else None
         imp = price_at(slots, a)
-        if min_power_kw and imp is not None and e < min_power_kw * hours \
-                and (blend_until is None or b <= blend_until):
-            base = min_power_kw * hours  # the minimum power, the sun part of it at its feed-in
-            price = blend_price(e, base, imp, f or 0.0)
+        base = (min_power_kw or 0.0) * hours  # the minimum power, its sun at the feed-in
+        price = math.inf if imp is None else blend_price(e, base, imp, f or 0.0)
+        # only where the top-up takes it: a kWh at least its margin below the import price
+        if e < base and (blend_until is None or b <= blend_until) \
+                and imp is not None and price <= imp - PRICE_MARGIN:
             units.append((price, 1, -a.timestamp(), base, e / base, imp))
             pieces.append((a, b, e, base))
         else:
@@ -372,7 +378,7 @@ class TopUp:
       enough, or the need is met).
     """
     hold_s: float = 600.0
-    margin: float = 0.01  # per kWh
+    margin: float = PRICE_MARGIN
     min_sun_share: float = 0.5
     # a grid part smaller than this does not start it: a slightly optimistic forecast
     # leaves a few Wh that come and go with every re-plan, and each would be a start
@@ -418,7 +424,7 @@ class LossGuard:
     # currency per ride. Tuned on bench/money.py: 0.01 saves more but starts and stops
     # the THOR more often than evcc does; 0.035 stays under it (docs/plan.md)
     max_loss: float = 0.035
-    margin: float = 0.01  # per kWh
+    margin: float = PRICE_MARGIN
     settle_s: float = 60.0  # the stop's way to the charger: asked this long
     _loss: float = 0.0
     _last: float | None = None
