@@ -12,6 +12,9 @@ Rules (docs/plan.md):
 - With prices (slots of any length, e.g. a day-ahead sensor's hours), the grid part
   goes into the cheapest slots between now and departure; equal prices: the later
   slot (the sun may still come). Time without a price counts as dearer than any price.
+- The last slot the grid part needs is booked only for the part of it that is needed (its
+  end, or its start when only the booked slot before it joins on), as evcc's planner does:
+  the grid part then runs without a stop at the hour.
 - Without prices (none given, or unusable), as late as possible before departure, and
   the reason says so.
 - The grid slots hold ``margin`` (10 minutes by default) of full power more than the grid
@@ -281,11 +284,17 @@ def make_plan(now: datetime, departure: datetime | None, need_kwh: float, power_
     chosen: list[Slot] = []
     got = 0.0
     booked = slot_grid + power_kw * margin.total_seconds() / 3600
+    part: timedelta | None = None  # of the last slot booked, the time needed
     for s in order:
         if got >= booked - 1e-9:
             break
+        cap = power_kw * (s.end - s.start).total_seconds() / 3600
+        if cap > booked - got:
+            part = (s.end - s.start) * ((booked - got) / cap)
         chosen.append(s)
-        got += power_kw * (s.end - s.start).total_seconds() / 3600
+        got += cap
+    if part is not None:
+        chosen[-1] = _shorten(chosen[-1], part, chosen)
     chosen.sort(key=lambda s: s.start)
     charge_now = any(s.start <= now < s.end for s in chosen)
     start = chosen[0].start if chosen else None
@@ -306,6 +315,18 @@ def make_plan(now: datetime, departure: datetime | None, need_kwh: float, power_
                 reason=f"{kwh(slot_grid)} kWh from the grid {how}, from {start:%H:%M}"
                        + (f"; {beside}" if beside else "") + sun_note,
                 marginal_price=marginal)
+
+
+def _shorten(s: Slot, part: timedelta, chosen: list[Slot]) -> Slot:
+    """The last slot booked, cut to the ``part`` of it that is needed, as evcc's planner
+    does: its end, so that it runs on into the booked slot after it (or, alone, as late
+    as possible), unless only a booked slot before it joins on: then its start. Whole
+    minutes, so that a start does not creep by seconds with every re-plan."""
+    if any(c.start == s.end for c in chosen) or not any(c.end == s.start for c in chosen):
+        start = (s.end - part).replace(second=0, microsecond=0)
+        return Slot(max(s.start, start), s.end, s.price)
+    end = s.start + part + timedelta(minutes=1)
+    return Slot(s.start, min(s.end, end.replace(second=0, microsecond=0)), s.price)
 
 
 def price_at(slots: list[Slot] | None, when: datetime) -> float | None:
