@@ -24,7 +24,7 @@ apps.yaml::
       # topup_hold_s: 600          # ... holding through clouds that cost no more
       # topup_min_grid_kwh: 0.5    # ... starting only for a grid part of this much
       # sell_surplus: true      # no charging while feed-in pays more than the grid slots
-      # stop_loss: 0.035        # stop a cloud ride that lost this much against the plan
+      # stop_loss: 0.02         # stop a cloud ride that lost this much against the plan
 
 The helpers (the pack's HA package): ``input_boolean.<prefix>_plan`` (on/off),
 ``input_number.<prefix>_plan_energy`` (kWh the car needs) or, with ``soc_sensor``,

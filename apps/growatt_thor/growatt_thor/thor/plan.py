@@ -442,9 +442,9 @@ class LossGuard:
     would cost more than it saves. Ask it on every decision, with ``charging`` False
     while the plan itself charges (its grid slots, the top-up): that is no ride.
     """
-    # currency per ride. Tuned on bench/money.py: 0.01 saves more but starts and stops
-    # the THOR more often than evcc does; 0.035 stays under it (docs/plan.md)
-    max_loss: float = 0.035
+    # currency per ride. Tuned on bench/money.py: 0.015 and less save more but start and
+    # stop the THOR more often than evcc does; 0.02 stays under it (docs/plan.md)
+    max_loss: float = 0.02
     margin: float = PRICE_MARGIN
     settle_s: float = 60.0  # the stop's way to the charger: asked this long
     _loss: float = 0.0
