@@ -128,6 +128,30 @@ async def test_the_plan_charges_in_the_cheapest_slot_and_stops_at_the_target(ad,
     assert "decision: charge at 16 A (growatt_thor_plan)" in log
 
 
+async def test_the_plan_counts_the_power_the_car_really_takes_at_the_limit(ad, ocpp_port):
+    """The simulated THOR, as the captures, measures 222-223 V: 16 A on 3 phases is 10.69
+    kW (16 A x 668 V), not the nominal 11.04. Once the car draws at the limit, the plan
+    counts that."""
+    async with sim_for(ocpp_port) as sim:
+        await sim.wait_connected()
+        await sim.plug_in()
+        await wait_state(ad, f"sensor.{P}_status", "Preparing")
+        # 30 kWh in an hour: too soon, so the plan charges at the limit at once
+        await start_plan(ad, 30, datetime.now(TZ) + timedelta(hours=1))
+        st = await wait_state(ad, f"sensor.{P}_plan_status",
+                              lambda s: s and "departure too soon" in s)
+        assert float(st["attributes"]["full_power_kw"]) == 11.04, st  # 16 A x 3 x 230 V
+        assert st["attributes"]["full_power_measured"] == "False"
+        # after the start the THOR sends its own first reading (0 W); ours comes after it
+        await async_wait_for(lambda: sim.session is not None and sim.current_a == 16
+                             and sim.session.last_reading > sim.session.start, timeout=30,
+                             what="the session's first reading, 16 A offered")
+        await sim.send_meter_values(60)
+        st = await wait_state(ad, f"sensor.{P}_plan_status", lambda s: s and "at 10.7 kW" in s)
+        assert float(st["attributes"]["full_power_kw"]) == pytest.approx(10.69, abs=0.01), st
+        assert st["attributes"]["full_power_measured"] == "True"
+
+
 @pytest.fixture
 def ad_topup(tmp_path: Path, ocpp_port: int):
     # a flat tariff without a price sensor

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from growatt_thor.thor.plan import (
+    FullPower,
     LossGuard,
     Slot,
     Sun,
@@ -25,6 +26,7 @@ TZ = timezone(timedelta(hours=1))
 T0 = datetime(2026, 12, 1, 18, 0, tzinfo=TZ)  # plugged in at 18:00
 DEPART = T0 + timedelta(hours=13)  # 07:00 next morning
 KW = 11.0  # 16 A on 3 phases
+TEN = timedelta(minutes=10)  # the margin these days were made with (margin_minutes: 10)
 
 
 def hourly(prices: list[float], start: datetime = T0) -> list[Slot]:
@@ -53,11 +55,14 @@ def test_a_grey_day_fills_in_the_cheapest_hours():
 
 
 def test_equal_prices_go_as_late_as_possible():
-    p = make_plan(T0, DEPART, need_kwh=9, power_kw=KW, prices=hourly([0.3] * 13))
+    p = make_plan(T0, DEPART, need_kwh=9, power_kw=KW, prices=hourly([0.3] * 13), margin=TEN)
     assert [s.hour for s, _ in p.slots] == [6]  # the last hour before 07:00
     # 10 kWh and the 10-minute margin (1.8 kWh at 11 kW) no longer fit in one hour
-    p = make_plan(T0, DEPART, need_kwh=10, power_kw=KW, prices=hourly([0.3] * 13))
+    p = make_plan(T0, DEPART, need_kwh=10, power_kw=KW, prices=hourly([0.3] * 13), margin=TEN)
     assert [s.hour for s, _ in p.slots] == [5, 6]
+    # the default margin (2 minutes, 0.37 kWh) still fits 10 kWh into 06:00-07:00: 56.6 min
+    p = make_plan(T0, DEPART, need_kwh=10, power_kw=KW, prices=hourly([0.3] * 13))
+    assert p.slots == ((T0 + timedelta(hours=12, minutes=3), DEPART),)
 
 
 def test_the_grid_part_starts_when_needed_and_runs_through_the_hour():
@@ -65,17 +70,19 @@ def test_the_grid_part_starts_when_needed_and_runs_through_the_hour():
     # whole hours charged from 04:00, stopped at 04:27 (the rest fit 05:00-07:00) and
     # started again at 05:00: a stop and a start more, for the same price.
     prices = hourly([0.3] * 13)
-    p = make_plan(T0, DEPART, need_kwh=25, power_kw=KW, prices=prices)
+    p = make_plan(T0, DEPART, need_kwh=25, power_kw=KW, prices=prices, margin=TEN)
     assert p.grid_start == T0 + timedelta(hours=10, minutes=33)  # the whole minute before
     assert p.slots[0] == (T0 + timedelta(hours=10, minutes=33), T0 + timedelta(hours=11))
-    assert not make_plan(T0 + timedelta(hours=10, minutes=30), DEPART, 25, KW, prices).charge_now
+    assert not make_plan(T0 + timedelta(hours=10, minutes=30), DEPART, 25, KW, prices,
+                         margin=TEN).charge_now
     for minutes in (33, 50, 59, 60, 90):  # at full power since 04:33, it never stops
         now = T0 + timedelta(hours=10, minutes=minutes)
         left = 25 - KW * (minutes - 33) / 60
-        assert make_plan(now, DEPART, left, KW, prices).charge_now, minutes
+        assert make_plan(now, DEPART, left, KW, prices, margin=TEN).charge_now, minutes
     # the cheapest hour is the one before the dearer ones that the need spills into: the
     # spill is the start of the next hour, right after it
-    p = make_plan(T0, DEPART, need_kwh=12, power_kw=KW, prices=hourly([0.3] * 8 + [0.1, 0.2]))
+    p = make_plan(T0, DEPART, need_kwh=12, power_kw=KW, prices=hourly([0.3] * 8 + [0.1, 0.2]),
+                  margin=TEN)
     two, three = T0 + timedelta(hours=8), T0 + timedelta(hours=9)
     assert p.slots == ((two, three), (three, three + timedelta(minutes=16)))
 
@@ -91,12 +98,12 @@ def test_a_departure_too_soon_for_the_need_says_so_at_once():
 
 def test_no_prices_falls_back_to_as_late_as_possible_and_says_why():
     p = make_plan(T0, DEPART, need_kwh=11, power_kw=KW, prices=None,
-                  prices_note="sensor.prices is unavailable")
+                  prices_note="sensor.prices is unavailable", margin=TEN)
     # 11 kWh + the margin: 12.8 kWh, 70 minutes at 11 kW
     assert p.grid_start == DEPART - timedelta(minutes=70) and p.cost is None
     assert "as late as possible (sensor.prices is unavailable)" in p.reason
     # prices that stop at midnight: the unknown hours count as dearer than any price
-    p = make_plan(T0, DEPART, need_kwh=8, power_kw=KW, prices=hourly([0.9] * 6))
+    p = make_plan(T0, DEPART, need_kwh=8, power_kw=KW, prices=hourly([0.9] * 6), margin=TEN)
     assert [s.hour for s, _ in p.slots] == [23]
 
 
@@ -193,13 +200,13 @@ def test_surplus_is_sold_while_its_feed_in_pays_more_than_the_dearest_grid_slot(
 
 def test_the_forecast_sun_is_not_waited_for_when_only_full_power_can_still_make_it():
     # 5.5 kWh left, all of it promised by the forecast: at 11 kW that is 30 minutes
-    early = make_plan(DEPART - timedelta(minutes=60), DEPART, 5.5, KW, sun_kwh=5.5)
+    early = make_plan(DEPART - timedelta(minutes=60), DEPART, 5.5, KW, sun_kwh=5.5, margin=TEN)
     assert (early.charge_now, early.grid_kwh) == (False, 0.0)
-    late = make_plan(DEPART - timedelta(minutes=39), DEPART, 5.5, KW, sun_kwh=5.5)
+    late = make_plan(DEPART - timedelta(minutes=39), DEPART, 5.5, KW, sun_kwh=5.5, margin=TEN)
     assert late.charge_now and late.grid_kwh == 5.5  # 30 min + the 10-min margin
     assert "rather than waiting for the sun" in late.reason
     # without a forecast the grid slots already run to the departure: no change
-    assert make_plan(DEPART - timedelta(minutes=39), DEPART, 5.5, KW).charge_now
+    assert make_plan(DEPART - timedelta(minutes=39), DEPART, 5.5, KW, margin=TEN).charge_now
 
 
 def test_with_a_forecast_the_top_up_takes_any_share_of_sun():
@@ -236,13 +243,13 @@ def test_an_hourly_forecast_on_a_grey_day_leaves_the_rest_to_the_cheapest_grid_h
     prices = [0.40, 0.38, 0.35, 0.30, 0.25, 0.20, 0.15, 0.10, 0.08, 0.09, 0.12, 0.20, 0.30]
     sun = [Sun(T0 + timedelta(hours=12), T0 + timedelta(hours=13), 1.5)]  # 06:00-07:00
     p = make_plan(T0, DEPART, 20, KW, hourly(prices), sun_slots=sun,
-                  feed_in=[Slot(T0, DEPART, 0.05)])
+                  feed_in=[Slot(T0, DEPART, 0.05)], margin=TEN)
     assert p.sun_kwh == pytest.approx(1.5) and p.grid_kwh == pytest.approx(18.5)
     assert p.marginal_price == 0.09  # 02:00 and 03:00, as without the sun
     # the sun in a grid slot leaves less room for the grid there: 11 kW in all
     full = [Sun(T0 + timedelta(hours=8), T0 + timedelta(hours=9), 11.0)]  # at 02:00
     q = make_plan(T0, DEPART, 20, KW, hourly(prices), sun_slots=full,
-                  feed_in=[Slot(T0, DEPART, 0.05)])
+                  feed_in=[Slot(T0, DEPART, 0.05)], margin=TEN)
     assert q.sun_kwh == pytest.approx(11) and q.grid_kwh == pytest.approx(9)
     assert q.grid_start == T0 + timedelta(hours=8)  # 02:00 is still the cheapest slot
 
@@ -289,7 +296,7 @@ def test_sun_too_thin_for_the_top_up_is_no_blend():
     dawn = blend_price(0.06 * 57 / 60, 4.14 * 57 / 60, 0.22, 0.08)
     assert not TopUp().step(0.0, 0.22, dawn, 0.015, forecast=True, grid_kwh=20)
     p = make_plan(now, leave, 25.7, 11.04, tou, sun_slots=sun, feed_in=feed,
-                  min_power_kw=4.14)
+                  min_power_kw=4.14, margin=TEN)
     assert "beside the sun" not in p.reason and p.grid_start < night + timedelta(hours=1)
     assert p.marginal_price == 0.22
 
@@ -355,3 +362,36 @@ def test_the_loss_guard_stops_a_ride_once_it_lost_its_allowance_and_holds_the_st
     # without a plan price or a price now it never stops anything
     assert not LossGuard(0.0).step(0, None, 0.3, True, 4140)
     assert not LossGuard(0.0).step(0, 0.08, None, True, 4140)
+
+
+def test_the_full_power_is_what_the_car_takes_at_the_limit():
+    full = FullPower(min_kw=1.38)
+    assert full.kw(11.04) == 11.04 and not full.measured  # nothing measured yet
+    full.observe(7, 16, 6, 4140.0)  # a ride at 6 A is no full-power reading
+    assert full.kw(11.04) == 11.04
+    full.observe(7, 16, 16, 0.0)  # the car not drawing yet
+    assert full.kw(11.04) == 11.04
+    full.observe(7, 16, 16, 4140.0)  # the limit written, the reading still from before
+    assert full.kw(11.04) == pytest.approx(4.14)  # for now: earlier, never late
+    full.observe(7, 16, 16, 8000.0)  # ramping up
+    full.observe(7, 16, 16, 10690.0)  # 16 A x 3 at 222-223 V
+    full.observe(7, 16, 16, 10500.0)  # the highest reading counts
+    assert full.measured and full.kw(11.04) == pytest.approx(10.69)
+    assert full.kw(7.0) == 7.0  # never above the nominal
+    full.observe(7, 10, 10, 6700.0)  # a new limit starts again
+    assert full.kw(6.9) == pytest.approx(6.7)
+    full.observe(8, 10, 10, 2300.0)  # a new session: a car on one phase of a 3-phase THOR
+    assert full.kw(6.9) == pytest.approx(2.3)
+    full.observe(8, 10, 10, float("nan"))  # no number, no reading
+    assert full.kw(6.9) == pytest.approx(2.3)
+    full.observe(None, 10, 10, 2300.0)
+    assert not full.measured and full.kw(6.9) == 6.9
+
+
+def test_a_car_that_takes_less_than_the_nominal_starts_earlier():
+    # 10 kWh by 07:00: at the nominal 11 kW the grid part starts at 06:03; a car measured at
+    # 3.6 kW (one phase) needs 2 h 49 min with the margin, so the plan starts at 04:11
+    nominal = make_plan(T0, DEPART, 10, KW, hourly([0.3] * 13))
+    one_phase = make_plan(T0, DEPART, 10, 3.6, hourly([0.3] * 13))
+    assert nominal.grid_start == T0 + timedelta(hours=12, minutes=3)
+    assert one_phase.grid_start == T0 + timedelta(hours=10, minutes=11)

@@ -15,7 +15,8 @@ apps.yaml::
       #   [sensor.solcast_pv_forecast_forecast_today, sensor.solcast_pv_forecast_forecast_tomorrow]
       # solar_forecast_attribute: detailedForecast   # Solcast's; Open-Meteo's: watts
       # house_load_w: 300       # what the house takes meanwhile, less from the forecast
-      # phases: 3                                   # the charger's power: limit x phases x 230 V
+      # phases: 3             # full power: limit x phases x 230 V, then as measured
+      # margin_minutes: 2     # full-power time booked beyond the need
       # import_price: 0.30      # without a price sensor: a flat import price (per kWh)
       # feed_in_price: 0.08     # what exported surplus earns: a number or a sensor
       # surplus_sensor: sensor.growatt_thor_solar_surplus   # W (the solar node's)
@@ -42,7 +43,9 @@ charging with grid beside the sun has lost that much against the plan's dearest 
 (:class:`thor.plan.LossGuard`, the grid import from the solar node's surplus sensor),
 not charging for a minute (priority 50); else nothing (the solar node, or nobody,
 decides). Entities:
-``sensor.<charger prefix>_plan_status`` (why), ``_plan_need_kwh``, ``_plan_sun_kwh``,
+``sensor.<charger prefix>_plan_status`` (why; ``full_power_kw``: what the plan counts a
+full-power hour as, the measured power at the limit once the car drew there,
+:class:`thor.plan.FullPower`), ``_plan_need_kwh``, ``_plan_sun_kwh``,
 ``_plan_grid_kwh``, ``_plan_grid_start``.
 """
 
@@ -60,6 +63,8 @@ from .node import NodeConfig, ThorNode
 from .thor.arbiter import MIN_CURRENT, PLAN
 from .thor.plan import (
     FALLBACK_STEP,
+    FullPower,
+    MARGIN,
     LossGuard,
     Plan,
     Slot,
@@ -96,7 +101,7 @@ class PlanConfig(NodeConfig):
                                description="of the forecast surplus, how much to count on")
     phases: int = Field(3, ge=1, le=3)
     interval: float = Field(10.0, ge=0.5, le=600)
-    margin_minutes: float = Field(10.0, ge=0, le=120,
+    margin_minutes: float = Field(MARGIN.total_seconds() / 60, ge=0, le=120,
                                   description="full-power time booked beyond the need")
     import_price: float | None = Field(None, ge=-10, le=10,
                                        description="flat import price without a price sensor")
@@ -167,6 +172,7 @@ class ChargingPlan(ThorNode):
                             min_sun_share=self.cfg.topup_min_sun_share,
                             min_grid_kwh=self.cfg.topup_min_grid_kwh)
         self._guard = None if self.cfg.stop_loss is None else LossGuard(self.cfg.stop_loss)
+        self._full = FullPower(min_kw=MIN_CURRENT * VOLTS / 1000)  # 6 A on one phase
         for eid in [*self.ids.values(), self.cfg.price_sensor, self.cfg.soc_sensor,
                     self.cfg.solar_forecast_sensor]:
             if eid:
@@ -185,7 +191,11 @@ class ChargingPlan(ThorNode):
 
     async def on_update(self, charger: dict[str, Any]) -> None:
         # every change of the charger's state comes here (the write queue's too): plan
-        # again only when what the plan depends on changed, else the next tick will do
+        # again only when what the plan depends on changed, else the next tick will do.
+        # Every change may be a reading for the full power (thor.plan.FullPower)
+        self._full.observe(charger.get("transaction_id"), self.installation_limit,
+                           to_float((charger.get("config") or {}).get("G_MaxCurrent")),
+                           to_float((charger.get("meter") or {}).get("power")))
         seen = (charger.get("status"), charger.get("transaction_id"),
                 (charger.get("meter") or {}).get("energy_wh"))
         if seen != self._seen:
@@ -256,7 +266,8 @@ class ChargingPlan(ThorNode):
         left = need - (self.delivered_wh() - self._base_wh) / 1000 \
             if self.cfg.soc_sensor is None else need
         limit = self.installation_limit
-        power_kw = limit * self.cfg.phases * VOLTS / 1000
+        nominal_kw = limit * self.cfg.phases * VOLTS / 1000
+        power_kw = self._full.kw(nominal_kw)
         prices, note = await self._prices(now, departure)
         feed_in = self.cfg.feed_in_price if isinstance(self.cfg.feed_in_price, float) \
             else await self._number(self.cfg.feed_in_price)
@@ -265,7 +276,8 @@ class ChargingPlan(ThorNode):
         plan = make_plan(now, departure, left, power_kw, prices, sun or 0.0, prices_note=note,
                          margin=timedelta(minutes=self.cfg.margin_minutes),
                          sun_slots=sun_slots, feed_in=feed_slots,
-                         min_power_kw=MIN_CURRENT * self.cfg.phases * VOLTS / 1000)
+                         min_power_kw=MIN_CURRENT * self.cfg.phases * VOLTS / 1000
+                         * power_kw / nominal_kw)
         topup = await self._topup_current(plan, prices, now, limit, feed_in, counted)
         loss = await self._loss(plan, charger, prices, now, feed_in,
                                 own=plan.charge_now or topup is not None)
@@ -291,7 +303,7 @@ class ChargingPlan(ThorNode):
         except ValueError as err:  # e.g. the card policy: no starts from HA
             await self._publish(plan, f"refused: {err}")
             return
-        await self._publish(plan, plan.reason)
+        await self._publish(plan, plan.reason, power_kw)
 
     async def _loss(self, plan: Plan, charger: dict[str, Any], prices: list | None,
                     now: datetime, feed_in: float | None, own: bool) -> str | None:
@@ -391,12 +403,15 @@ class ChargingPlan(ThorNode):
             raise ValueError(f"{kwh:g} kWh is outside 0..300 kWh")
         return kwh, ("energy", kwh)
 
-    async def _publish(self, plan: Plan | None, status: str) -> None:
+    async def _publish(self, plan: Plan | None, status: str,
+                       power_kw: float | None = None) -> None:
         if status != self._last:
             self._last = status
             self.log(f"plan: {status}")
         await self.publish("plan_status", status[:250], friendly_name="THOR plan",
                            charge_now=bool(plan and plan.charge_now),
+                           full_power_kw=round(power_kw, 2) if power_kw else "unknown",
+                           full_power_measured=self._full.measured,
                            short_kwh=round(plan.short_kwh, 2) if plan else 0,
                            cost=plan.cost if plan and plan.cost is not None else "unknown",
                            slots=", ".join(f"{a:%H:%M:%S}-{b:%H:%M:%S}"

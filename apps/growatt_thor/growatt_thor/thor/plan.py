@@ -17,8 +17,10 @@ Rules (docs/plan.md):
   the grid part then runs without a stop at the hour.
 - Without prices (none given, or unusable), as late as possible before departure, and
   the reason says so.
-- The grid slots hold ``margin`` (10 minutes by default) of full power more than the grid
-  part, for the THOR's start-up and the queue's spacing.
+- The grid slots hold ``margin`` (2 minutes by default) of full power more than the grid
+  part, for the THOR's start-up and the queue's spacing. ``power_kw`` is what the car
+  really takes at the limit once it has drawn there (:class:`FullPower`), so the margin
+  need not cover a grid below 230 V or a car that takes fewer phases.
 - When even charging at full power from now on can't deliver the need, it says so at
   once (``short_kwh``) and charges now.
 - The forecast sun is never waited for when only full power from now on (plus the
@@ -50,7 +52,10 @@ from .arbiter import clamp
 FALLBACK_STEP = timedelta(minutes=15)  # how time without prices is cut into slots
 # The grid part is booked with this much full-power time to spare: a start takes the THOR
 # about 20 s before the car draws, a new current 5 s, and the queue spaces writes 15 s.
-MARGIN = timedelta(minutes=10)
+# (10 minutes until 2026-12-02, when it also covered a power below the nominal, which
+# FullPower now measures: each minute of it finished the morning's charge a minute before
+# the departure, in the morning sun. bench/money.py, docs/plan.md.)
+MARGIN = timedelta(minutes=2)
 # A kWh now must be this much cheaper than the plan's to be worth a start (the top-up), and
 # this much dearer to be a loss (the loss guard, selling the surplus); per kWh.
 PRICE_MARGIN = 0.01
@@ -97,6 +102,46 @@ class Plan:
         return (not self.charge_now and self.marginal_price is not None
                 and feed_in_price is not None
                 and feed_in_price > self.marginal_price + margin)
+
+
+class FullPower:
+    """The plan's full power: what the car takes at the installation limit, as measured.
+
+    Until the car has drawn at the limit it is the nominal power (limit x phases x
+    230 V). Then it is the highest power measured at the limit in this session, never
+    above the nominal: a THOR's grid at 223 V gives 3 % less (five minutes late after
+    three hours at full power), and a car that charges on one phase of a 3-phase THOR
+    takes a third. The highest, because after a start the car ramps up, and the reading
+    just after the limit was written may still be one at the current before: the next
+    reading at the limit replaces it. A reading below ``min_kw`` (the THOR's first after a
+    start, 0 W) is no reading. A new session (another car, perhaps) or a new limit starts
+    again from the nominal.
+    """
+
+    def __init__(self, min_kw: float) -> None:
+        self.min_kw = min_kw
+        self._key: tuple[object, float] | None = None  # session, limit
+        self._kw: float | None = None
+
+    def observe(self, session: object, limit_a: float, offered_a: float | None,
+                power_w: float | None) -> None:
+        """What the charger shows: the ``session`` (None: none), the limit, the current
+        the THOR was told to offer and the power it measured (W)."""
+        key = (session, limit_a)
+        if key != self._key:
+            self._key, self._kw = key, None
+        if session is None or offered_a is None or offered_a < limit_a or power_w is None \
+                or not math.isfinite(power_w) or power_w / 1000 < self.min_kw:
+            return
+        self._kw = max(self._kw or 0.0, power_w / 1000)
+
+    def kw(self, nominal_kw: float) -> float:
+        """The full power to plan with."""
+        return nominal_kw if self._kw is None else min(nominal_kw, self._kw)
+
+    @property
+    def measured(self) -> bool:
+        return self._kw is not None
 
 
 def _window_slots(prices: list[Slot] | None, now: datetime, end: datetime) -> list[Slot]:
