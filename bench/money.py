@@ -473,7 +473,8 @@ def simulate(sc: Scenario, pv: list[float], house: list[float], imp: list[float]
             if top is not None and plan is not None and not plan.charge_now:
                 o = offer(d.surplus_w, V * phases, LIMIT_A, imp[int(hour)], exp[int(hour)])
                 if top.step(t, plan.marginal_price, o.blend, o.sun_share,
-                            forecast=forecast_given, grid_kwh=plan.grid_kwh):
+                            forecast=forecast_given, grid_kwh=plan.grid_kwh,
+                            charging=thor.session):
                     demand = Demand("plan", PLAN, charge=True, current=o.amps)
             if who == "pack" and sell and demand is plan_demand and plan is not None \
                     and plan.sells_surplus(exp[int(hour)]):

@@ -209,6 +209,18 @@ def test_the_forecast_sun_is_not_waited_for_when_only_full_power_can_still_make_
     assert make_plan(DEPART - timedelta(minutes=39), DEPART, 5.5, KW, margin=TEN).charge_now
 
 
+def test_a_running_session_is_taken_on_by_the_top_up_for_any_grid_part():
+    # 0.1 kWh of grid part left beside the sun: too little for a start (min_grid_kwh), but
+    # the plan's slot has just ended with the charger running: no start, so it goes on
+    blend = blend_price(2600, 4140, 0.22, 0.08)  # 0.131 a kWh, the plan's dearest 0.17
+    assert not TopUp().step(0, 0.17, blend, 2600 / 4140, forecast=True, grid_kwh=0.1)
+    assert TopUp().step(0, 0.17, blend, 2600 / 4140, forecast=True, grid_kwh=0.1,
+                        charging=True)
+    # with no grid part at all the sun alone is enough: no top-up, running or not
+    assert not TopUp().step(0, 0.17, blend, 2600 / 4140, forecast=True, grid_kwh=0.0,
+                            charging=True)
+
+
 def test_with_a_forecast_the_top_up_takes_any_share_of_sun():
     t = TopUp(hold_s=600, margin=0.01, min_sun_share=0.5)
     quarter = blend_price(1000, 4140, 0.30, 0.08)  # a quarter sun: 0.247 a kWh
@@ -251,7 +263,11 @@ def test_an_hourly_forecast_on_a_grey_day_leaves_the_rest_to_the_cheapest_grid_h
     q = make_plan(T0, DEPART, 20, KW, hourly(prices), sun_slots=full,
                   feed_in=[Slot(T0, DEPART, 0.05)], margin=TEN)
     assert q.sun_kwh == pytest.approx(11) and q.grid_kwh == pytest.approx(9)
-    assert q.grid_start == T0 + timedelta(hours=8)  # 02:00 is still the cheapest slot
+    # and the sun fills 02:00 at full power: no room for the grid there (counted twice, the
+    # car had 11 kWh less than the plan thought), so the grid part goes to 03:00 (0.09),
+    # its end: 10.84 kWh with the 10-minute margin, from 03:00
+    assert q.grid_start == T0 + timedelta(hours=9)
+    assert q.slots == ((T0 + timedelta(hours=9), T0 + timedelta(hours=10)),)
 
 
 def test_sun_below_the_minimum_power_is_counted_with_the_grid_beside_it():

@@ -278,7 +278,8 @@ class ChargingPlan(ThorNode):
                          sun_slots=sun_slots, feed_in=feed_slots,
                          min_power_kw=MIN_CURRENT * self.cfg.phases * VOLTS / 1000
                          * power_kw / nominal_kw)
-        topup = await self._topup_current(plan, prices, now, limit, feed_in, counted)
+        topup = await self._topup_current(plan, prices, now, limit, feed_in, counted,
+                                          self.charging(charger))
         loss = await self._loss(plan, charger, prices, now, feed_in,
                                 own=plan.charge_now or topup is not None)
         try:
@@ -330,7 +331,8 @@ class ChargingPlan(ThorNode):
             or f"sensor.{self.hub.entity_prefix(self.charger_id)}_solar_surplus"
 
     async def _topup_current(self, plan: Plan, prices: list | None, now: datetime,
-                             limit: int, feed_in: float | None, forecast: bool) -> int | None:
+                             limit: int, feed_in: float | None, forecast: bool,
+                             charging: bool) -> int | None:
         """The current for a top-up with cheaper grid energy now, or None (``TopUp``)."""
         if not self.cfg.topup or plan.charge_now:
             self._topup.step(time.monotonic(), None, None, 0.0)
@@ -338,7 +340,7 @@ class ChargingPlan(ThorNode):
         surplus = await self._number(self._surplus_sensor())
         o = offer(surplus, VOLTS * self.cfg.phases, limit, price_at(prices, now), feed_in)
         on = self._topup.step(time.monotonic(), plan.marginal_price, o.blend, o.sun_share,
-                              forecast=forecast, grid_kwh=plan.grid_kwh)
+                              forecast=forecast, grid_kwh=plan.grid_kwh, charging=charging)
         return o.amps if on else None
 
     async def _forecast(self, now: datetime, feed_in: float | None

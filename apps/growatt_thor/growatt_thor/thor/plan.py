@@ -12,6 +12,11 @@ Rules (docs/plan.md):
 - With prices (slots of any length, e.g. a day-ahead sensor's hours), the grid part
   goes into the cheapest slots between now and departure; equal prices: the later
   slot (the sun may still come). Time without a price counts as dearer than any price.
+- A slot's room for the grid part is its full-power energy less what the forecast sun
+  (or the grid beside it at the minimum current) is counted on to give in it: the car
+  takes that sun at full power too. Counted twice, the night's last slot ran at full power
+  through the dawn's sun, and the car reached the departure's dearer hour with that sun's
+  energy still to come.
 - The last slot the grid part needs is booked only for the part of it that is needed (its
   end, or its start when only the booked slot before it joins on), as evcc's planner does:
   the grid part then runs without a stop at the hour.
@@ -181,6 +186,7 @@ class SunSplit:
     blend_kwh: float = 0.0  # of the need, from the grid at the minimum current with sun
     blend_cost: float = 0.0  # of that grid energy, at the import prices
     price: float | None = None  # the dearest kWh counted on that is not a grid slot's
+    covered: tuple[tuple[datetime, datetime, float], ...] = ()  # kWh counted per period
 
 
 def _sun_split(sun: list[Sun], feed_in: list[Slot] | None, slots: list[Slot],
@@ -219,10 +225,10 @@ def _sun_split(sun: list[Sun], feed_in: list[Slot] | None, slots: list[Slot],
         # only where the top-up takes it: a kWh at least its margin below the import price
         if e < base and (blend_until is None or b <= blend_until) \
                 and imp is not None and price <= imp - PRICE_MARGIN:
-            units.append((price, 1, -a.timestamp(), base, e / base, imp))
+            units.append((price, 1, -a.timestamp(), base, e / base, imp, a, b))
             pieces.append((a, b, e, base))
         else:
-            units.append((-math.inf if f is None else f, 0, -a.timestamp(), e, 1.0, 0.0))
+            units.append((-math.inf if f is None else f, 0, -a.timestamp(), e, 1.0, 0.0, a, b))
             pieces.append((a, b, e, e))
     j = 0
     for g in slots:
@@ -238,10 +244,11 @@ def _sun_split(sun: list[Sun], feed_in: list[Slot] | None, slots: list[Slot],
             k += 1
         cap = power_kw * (g.end - g.start).total_seconds() / 3600 - overlap
         if cap > 1e-9:
-            units.append((g.price, 2, -g.start.timestamp(), cap, 0.0, g.price))
+            units.append((g.price, 2, -g.start.timestamp(), cap, 0.0, g.price, g.start, g.end))
     taken = blend = blend_cost = 0.0
     price, left = None, need
-    for p, kind, _, e, sun_part, imp in sorted(units):
+    covered = []
+    for p, kind, _, e, sun_part, imp, a, b in sorted(units):
         if left <= 1e-9:
             break
         use = min(e, left)
@@ -251,7 +258,8 @@ def _sun_split(sun: list[Sun], feed_in: list[Slot] | None, slots: list[Slot],
             blend += use * (1 - sun_part)
             blend_cost += use * (1 - sun_part) * imp
             price = p if math.isfinite(p) else price
-    return SunSplit(taken, blend, blend_cost, price)
+            covered.append((a, b, use))
+    return SunSplit(taken, blend, blend_cost, price, tuple(covered))
 
 
 def make_plan(now: datetime, departure: datetime | None, need_kwh: float, power_kw: float,
@@ -334,6 +342,12 @@ def make_plan(now: datetime, departure: datetime | None, need_kwh: float, power_
         if got >= booked - 1e-9:
             break
         cap = power_kw * (s.end - s.start).total_seconds() / 3600
+        # less what the sun (or the grid beside it) is counted on to give in it: the car
+        # takes that at full power too, so it is no room for the grid part
+        cap -= sum(e * max(0.0, (min(b, s.end) - max(a, s.start)) / (b - a))
+                   for a, b, e in split.covered)
+        if cap <= 1e-9:
+            continue
         if cap > booked - got:
             part = (s.end - s.start) * ((booked - got) / cap)
         chosen.append(s)
@@ -438,6 +452,11 @@ class TopUp:
       the sun would have given later (tuned on ``bench/money.py``, docs/plan.md). When
       the plan counted a forecast, its grid part is what the sun will not give: any
       share of sun then makes a kWh now cheaper, as the ideal takes it.
+    - A session that already charges needs no start (the plan's grid slot has just
+      ended, or the solar node rides): it takes it on for any grid part; ``min_grid_kwh``
+      is for starts. At the end of a commuter's night the plan's slot ended at 06:57 with
+      the rest expected from the sun, the charger stopped, and started again for the sun
+      a few minutes later: a stop and a start for the same energy.
     - It holds through a cloud while a kWh costs no more than the plan's (``margin``),
       for at most ``hold_s`` since it last paid, and stops at once when a kWh now costs
       more than the plan's, or when the plan has no grid part left (the forecast sun is
@@ -453,17 +472,20 @@ class TopUp:
     _last_good: float | None = None
 
     def step(self, now: float, marginal_price: float | None, blend: float | None,
-             sun_share: float, forecast: bool = False, grid_kwh: float = math.inf) -> bool:
+             sun_share: float, forecast: bool = False, grid_kwh: float = math.inf,
+             charging: bool = False) -> bool:
         """Whether to charge now; ``blend`` from :func:`blend_price`, ``sun_share`` the
         part of the power that the surplus covers (0..1). ``forecast``: the plan counted
         a solar forecast, so its grid part is what the sun is not expected to give, and
         grid energy now does not take the place of later sun: any share of sun will do.
-        ``grid_kwh``: the plan's grid part; it starts only from ``min_grid_kwh``."""
+        ``grid_kwh``: the plan's grid part; it starts only from ``min_grid_kwh``, unless
+        ``charging`` (the session charges already: no start)."""
         share = 0.0 if forecast else self.min_sun_share
         if marginal_price is None or blend is None:
             self.on, self._last_good = False, None
         elif blend <= marginal_price - self.margin and sun_share > 0 and sun_share >= share \
-                and (self.on or grid_kwh >= self.min_grid_kwh):
+                and (self.on or grid_kwh >= self.min_grid_kwh
+                     or (charging and grid_kwh > 0.005)):
             self.on, self._last_good = True, now
         elif self.on and (blend > marginal_price + self.margin or self._last_good is None
                           or now - self._last_good >= self.hold_s):
