@@ -149,6 +149,11 @@ class FullPower:
         return self._kw is not None
 
 
+def _share(a: datetime, b: datetime, slot: Slot) -> float:
+    """The part of [a, b) that falls into ``slot``."""
+    return max(0.0, (min(b, slot.end) - max(a, slot.start)) / (b - a))
+
+
 def _window_slots(prices: list[Slot] | None, now: datetime, end: datetime) -> list[Slot]:
     """Slots covering [now, end): the priced ones clipped to it, the gaps without price."""
     out: list[Slot] = []
@@ -210,8 +215,8 @@ def _sun_split(sun: list[Sun], feed_in: list[Slot] | None, slots: list[Slot],
     """
     pieces: list[tuple[datetime, datetime, float, float]] = []  # start, end, sun, covered
     # price, kind (0 sun, 1 sun with grid at the minimum power, 2 grid), -start, kWh, the
-    # sun's part of it, the import price
-    units: list[tuple[float, int, float, float, float, float]] = []
+    # sun's part of it, the import price, start, end
+    units: list[tuple[float, int, float, float, float, float, datetime, datetime]] = []
     for s in sorted(sun, key=lambda s: s.start):
         a, b = max(s.start, now), min(s.end, departure)
         if b <= a or s.end <= s.start or not math.isfinite(s.kwh) or s.kwh <= 0:
@@ -239,8 +244,7 @@ def _sun_split(sun: list[Sun], feed_in: list[Slot] | None, slots: list[Slot],
         overlap, k = 0.0, j
         while k < len(pieces) and pieces[k][0] < g.end:  # the sun (or blend) in this slot
             a, b, _, covered = pieces[k]
-            share = (min(b, g.end) - max(a, g.start)) / (b - a)
-            overlap += covered * max(share, 0.0)
+            overlap += covered * _share(a, b, g)
             k += 1
         cap = power_kw * (g.end - g.start).total_seconds() / 3600 - overlap
         if cap > 1e-9:
@@ -344,8 +348,7 @@ def make_plan(now: datetime, departure: datetime | None, need_kwh: float, power_
         cap = power_kw * (s.end - s.start).total_seconds() / 3600
         # less what the sun (or the grid beside it) is counted on to give in it: the car
         # takes that at full power too, so it is no room for the grid part
-        cap -= sum(e * max(0.0, (min(b, s.end) - max(a, s.start)) / (b - a))
-                   for a, b, e in split.covered)
+        cap -= sum(e * _share(a, b, s) for a, b, e in split.covered)
         if cap <= 1e-9:
             continue
         if cap > booked - got:
