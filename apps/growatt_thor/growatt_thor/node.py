@@ -38,7 +38,7 @@ from typing import Any, ClassVar
 from appdaemon.adapi import ADAPI
 from pydantic import Field
 
-from .adapter import connect_to_hub, notify_ha, publish_state
+from .adapter import connect_to_hub, notify_ha, publish_state, to_float
 from .hub import EVENT
 from .thor.arbiter import SOLAR
 from .thor.config import _Strict
@@ -106,6 +106,11 @@ class ThorNode(ADAPI):
     @staticmethod
     def charging(charger: dict[str, Any]) -> bool:
         return charger.get("transaction_id") is not None
+
+    @staticmethod
+    def setpoint(charger: dict[str, Any]) -> float | None:
+        """The current the THOR was last told to offer (``G_MaxCurrent``), A."""
+        return to_float((charger.get("config") or {}).get("G_MaxCurrent"))
 
     # --- what a node can ask for (all through the write queue) ------------------------
 

@@ -193,11 +193,10 @@ class ChargingPlan(ThorNode):
         # every change of the charger's state comes here (the write queue's too): plan
         # again only when what the plan depends on changed, else the next tick will do.
         # Every change may be a reading for the full power (thor.plan.FullPower)
+        meter = charger.get("meter") or {}
         self._full.observe(charger.get("transaction_id"), self.installation_limit,
-                           to_float((charger.get("config") or {}).get("G_MaxCurrent")),
-                           to_float((charger.get("meter") or {}).get("power")))
-        seen = (charger.get("status"), charger.get("transaction_id"),
-                (charger.get("meter") or {}).get("energy_wh"))
+                           self.setpoint(charger), to_float(meter.get("power")))
+        seen = (charger.get("status"), charger.get("transaction_id"), meter.get("energy_wh"))
         if seen != self._seen:
             self._seen = seen
             await self.decide()
@@ -276,8 +275,7 @@ class ChargingPlan(ThorNode):
         plan = make_plan(now, departure, left, power_kw, prices, sun or 0.0, prices_note=note,
                          margin=timedelta(minutes=self.cfg.margin_minutes),
                          sun_slots=sun_slots, feed_in=feed_slots,
-                         min_power_kw=MIN_CURRENT * self.cfg.phases * VOLTS / 1000
-                         * power_kw / nominal_kw)
+                         min_power_kw=power_kw * MIN_CURRENT / limit)  # 6 A of it
         topup = await self._topup_current(plan, prices, now, limit, feed_in, counted,
                                           self.charging(charger))
         loss = await self._loss(plan, charger, prices, now, feed_in,
@@ -314,7 +312,7 @@ class ChargingPlan(ThorNode):
         if self._guard is None:
             return None
         charging = self.charging(charger) and not own
-        setpoint = to_float((charger.get("config") or {}).get("G_MaxCurrent"))
+        setpoint = self.setpoint(charger)
         power = (setpoint or 0.0) * self.cfg.phases * VOLTS if charging else 0.0
         grid = to_float(await self._state(self._surplus_sensor(), attribute="grid_power_w"))
         blend = import_blend(grid, power, price_at(prices, now), feed_in)

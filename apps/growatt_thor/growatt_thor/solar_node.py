@@ -138,8 +138,7 @@ class SolarSurplus(ThorNode):
     async def on_topic(self, topic: str, payload: dict[str, Any]) -> None:
         if topic == "meter":  # a MeterValues: what the car drew, at which setpoint
             charger = self.charger or {}
-            self.ev.report((payload.get("values") or {}).get("power"),
-                           to_float((charger.get("config") or {}).get("G_MaxCurrent")))
+            self.ev.report((payload.get("values") or {}).get("power"), self.setpoint(charger))
 
     async def _changed(self, *args: Any, **kwargs: Any) -> None:
         await self.decide()
@@ -186,7 +185,7 @@ class SolarSurplus(ThorNode):
 
     async def measurements(self, charger: dict[str, Any]) -> SolarInput:
         cfg: SolarConfig = self.cfg
-        setpoint = to_float((charger.get("config") or {}).get("G_MaxCurrent"))
+        setpoint = self.setpoint(charger)
         self.ev.phases, self.ev.voltage = self.controller.settings.phases, cfg.voltage
         ev = self.ev.power(setpoint, self.charging(charger))
         if cfg.grid_power_sensor:
