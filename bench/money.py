@@ -495,7 +495,7 @@ def simulate(sc: Scenario, pv: list[float], house: list[float], imp: list[float]
             elif dec.charge is False and decided is not False and thor.session:
                 q.put(Request("transaction", COMMAND, "RemoteStopTransaction", "stop"), t)
             decided = dec.charge
-        if thor.serve(q, t, out) == "start":
+        if thor.serve(q, t, out, within=STEP - 1e-6) == "start":
             next_report = t + 1.0
         t += STEP
     out.short_kwh = max(sc.need_kwh - delivered, 0.0)

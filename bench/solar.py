@@ -201,14 +201,20 @@ class Thor:
     def amps(self, now: float) -> float:
         return self.felt if self.session and now >= self.draws_from else 0.0
 
-    def serve(self, q: WriteQueue, now: float, tally: typing.Any) -> str | None:
-        """Take the call the queue lets go now (if any), answer it at once, count it in
-        ``tally.writes`` / ``tally.switches``; return what it did."""
-        req = q.take(now)
+    def serve(self, q: WriteQueue, now: float, tally: typing.Any,
+              within: float = 0.0) -> str | None:
+        """Take the call the queue lets go by ``now + within`` (if any) at the time it is
+        due, as the pack's writer does (it sleeps until then); answer it at once, count
+        it in ``tally.writes`` / ``tally.switches``; return what it did."""
+        _, at = q.next_due()
+        if at > now + within:
+            return None
+        at = max(at, now)
+        req = q.take(at)
         if req is None:
             return None
-        done = self.apply(req, now)
-        q.finished(req, True, now + 0.5)
+        done = self.apply(req, at)
+        q.finished(req, True, at + 0.5)
         tally.writes += done == "write"
         tally.switches += done in ("start", "stop")
         return done

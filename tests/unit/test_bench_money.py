@@ -91,3 +91,34 @@ def test_no_controller_saves_more_than_the_thor_bound():
     by = {r["controller"]: r["savings"] for r in rows}
     assert by["bound"] <= by["ideal"] + 0.01
     assert by["pack"] <= by["bound"] + 1e-6 and by["baseline"] <= by["bound"] + 1e-6
+
+
+def test_the_thor_model_takes_a_write_when_it_is_due_not_at_the_next_step():
+    """The pack's writer sleeps until the queue's due time. On the bench's 10-s grid a
+    write put at t (settle 1 s) used to wait for the next step, where the next decision
+    put a newer value and restarted the settle: a rising surplus held the old current
+    for 30 s."""
+    from bench.solar import Thor
+    from growatt_thor.thor.writequeue import (CONFIG, QueueSettings, Request, WriteQueue)
+
+    class Tally:
+        writes = switches = 0
+
+    q = WriteQueue(QueueSettings(spacing=15.0, settle=1.0, command_spacing=2.0))
+    q.on_connect(-100.0)
+    thor, tally = Thor(setpoint=6, felt=6), Tally()
+    for t, amps in ((0.0, 9), (STEP, 12), (2 * STEP, 16)):
+        q.put(Request("G_MaxCurrent", CONFIG, "ChangeConfiguration", str(amps)), t,
+              current=str(thor.setpoint))
+        thor.serve(q, t, tally, within=STEP - 1e-6)
+        if t == 0.0:
+            assert thor.setpoint == 9  # at 1 s, within the step it was asked in
+    # 9 at 1 s; 12 at 16.5 s (15 s after the first answer), not held back by the next
+    # decision; 16 then waits for the spacing
+    assert tally.writes == 2
+    assert thor.setpoint == 12
+    assert thor.pending[-1] == (21.5, 12)  # the car follows 5 s after the write
+    thor2, q2 = Thor(setpoint=6, felt=6), WriteQueue(QueueSettings(settle=1.0))
+    q2.on_connect(-100.0)
+    q2.put(Request("G_MaxCurrent", CONFIG, "ChangeConfiguration", "9"), 0.0, current="6")
+    assert thor2.serve(q2, 0.0, Tally()) is None  # without ``within``: not yet due
