@@ -20,6 +20,8 @@ from growatt_thor.thor.plan import (
     parse_forecast,
     parse_prices,
     price_at,
+    sun_before,
+    sun_ratio,
 )
 
 TZ = timezone(timedelta(hours=1))
@@ -153,7 +155,7 @@ def test_a_kwh_now_costs_the_surplus_at_its_feed_in_and_the_rest_at_the_import_p
 
 
 def test_top_up_runs_while_a_kwh_now_is_cheaper_than_the_plans_and_holds_through_a_cloud():
-    t = TopUp(hold_s=600, margin=0.01, min_sun_share=0.5)
+    t = TopUp(hold_s=600, margin=0.01, min_sun_share=0.5, stop_loss=0.0)
     flat = 0.30  # the plan would buy at 0.30 (a flat tariff)
 
     def at(now: float, sun_w: float, marginal: float | None = flat, imp: float = 0.30) -> bool:
@@ -172,6 +174,28 @@ def test_top_up_runs_while_a_kwh_now_is_cheaper_than_the_plans_and_holds_through
     # no grid part left (the target, or a forecast with enough sun): off at once
     assert at(730, 3000, marginal=0.22, imp=0.34) is True
     assert at(740, 3000, marginal=None) is False
+
+
+def test_a_top_up_rides_a_dear_cloud_until_it_lost_its_stop_loss():
+    # time of use: the plan buys at the night's 0.22, a cloud makes a kWh 0.34 at 6 A on
+    # 1 phase (1380 W): 0.12 x 1.38 = 0.166 an hour lost, 0.02 in 7.3 minutes
+    t = TopUp(stop_loss=0.02)
+    sunny, cloud = blend_price(1200, 1380, 0.34, 0.08), 0.34
+    assert t.step(0, 0.22, sunny, 1200 / 1380, power_w=1380)
+    assert t.step(10, 0.22, cloud, 0.0, power_w=1380)  # the cloud comes: no loss yet
+    assert all(t.step(n, 0.22, cloud, 0.0, power_w=1380) for n in range(20, 440, 10))
+    assert not t.step(450, 0.22, cloud, 0.0, power_w=1380)  # 0.0203 lost: stops
+    # a cloud that passes sooner is ridden through, and the next one starts from nothing
+    t = TopUp(stop_loss=0.02)
+    assert t.step(0, 0.22, sunny, 1200 / 1380, power_w=1380)
+    assert all(t.step(n, 0.22, cloud, 0.0, power_w=1380) for n in range(10, 400, 10))
+    assert t.step(400, 0.22, sunny, 1200 / 1380, power_w=1380)
+    assert all(t.step(n, 0.22, cloud, 0.0, power_w=1380) for n in range(410, 800, 10))
+    # on 3 phases (4140 W) the same cloud costs 0.02 in 2.4 minutes
+    t = TopUp(stop_loss=0.02)
+    assert t.step(0, 0.22, blend_price(3600, 4140, 0.34, 0.08), 3600 / 4140, power_w=4140)
+    assert all(t.step(n, 0.22, cloud, 0.0, power_w=4140) for n in range(10, 150, 10))
+    assert not t.step(160, 0.22, cloud, 0.0, power_w=4140)
 
 
 def test_the_offer_is_the_surplus_current_within_6_a_and_the_limit():
@@ -378,6 +402,30 @@ def test_the_loss_guard_stops_a_ride_once_it_lost_its_allowance_and_holds_the_st
     # without a plan price or a price now it never stops anything
     assert not LossGuard(0.0).step(0, None, 0.3, True, 4140)
     assert not LossGuard(0.0).step(0, 0.08, None, True, 4140)
+
+
+def test_with_ample_sun_ahead_the_loss_guard_stops_a_ride_sooner():
+    # the same cloud as above (0.66 an hour lost on 3 phases): with three times the need
+    # still forecast before departure a ride stops after 0.005 (28 s), else after 0.02 (110 s)
+    blend = import_blend(3000, 4140, 0.30, 0.08)
+    g = LossGuard()
+    assert not any(g.step(t, 0.08, blend, True, 4140, sun_ratio=3.0) for t in range(0, 30, 10))
+    assert g.step(30, 0.08, blend, True, 4140, sun_ratio=3.0)
+    h = LossGuard()
+    assert not any(h.step(t, 0.08, blend, True, 4140, sun_ratio=2.9) for t in range(0, 110, 10))
+    assert h.step(110, 0.08, blend, True, 4140, sun_ratio=2.9)
+
+
+def test_the_sun_before_departure_counts_the_part_of_each_period_in_it():
+    noon = datetime(2026, 6, 1, 12, 0, tzinfo=TZ)
+    sun = [Sun(noon + timedelta(hours=h), noon + timedelta(hours=h + 1), 2.0) for h in range(4)]
+    assert sun_before(sun, noon, noon + timedelta(hours=4)) == pytest.approx(8.0)
+    assert sun_before(sun, noon + timedelta(minutes=30), noon + timedelta(hours=2)) \
+        == pytest.approx(3.0)  # half of 12:00, all of 13:00
+    assert sun_before(sun, noon, None) == 0.0  # no departure
+    assert sun_before(None, noon, noon + timedelta(hours=4)) == 0.0
+    assert sun_ratio(8.0, 4.0) == 2.0 and sun_ratio(8.0, 0.0) == 0.0
+    assert sun_ratio(None, 4.0) == 0.0
 
 
 def test_the_full_power_is_what_the_car_takes_at_the_limit():

@@ -24,8 +24,11 @@ apps.yaml::
       # topup_min_sun_share: 0.5   # ... and at least this share of it is sun
       # topup_hold_s: 600          # ... holding through clouds that cost no more
       # topup_min_grid_kwh: 0.5    # ... starting only for a grid part of this much
+      # topup_stop_loss: 0         # ... riding a dearer cloud until it lost this much
       # sell_surplus: true      # no charging while feed-in pays more than the grid slots
       # stop_loss: 0.02         # stop a cloud ride that lost this much against the plan
+      # stop_loss_ample: 0.005  # ... this much while the forecast sun before departure
+      # ample_sun: 3            #     is at least this many times the need
 
 The helpers (the pack's HA package): ``input_boolean.<prefix>_plan`` (on/off),
 ``input_number.<prefix>_plan_energy`` (kWh the car needs) or, with ``soc_sensor``,
@@ -40,8 +43,9 @@ less than the plan's dearest grid slot (some surplus, the rest from the grid:
 while the feed-in now pays more than that slot costs (:meth:`thor.plan.Plan.sells_surplus`),
 not charging (priority 50: the surplus is sold); with ``stop_loss``, once a session
 charging with grid beside the sun has lost that much against the plan's dearest kWh
-(:class:`thor.plan.LossGuard`, the grid import from the solar node's surplus sensor),
-not charging for a minute (priority 50); else nothing (the solar node, or nobody,
+(:class:`thor.plan.LossGuard`, the grid import from the solar node's surplus sensor;
+``stop_loss_ample`` while the forecast sun before departure is at least ``ample_sun``
+times the need), not charging for a minute (priority 50); else nothing (the solar node, or nobody,
 decides). Entities:
 ``sensor.<charger prefix>_plan_status`` (why; ``full_power_kw``: what the plan counts a
 full-power hour as, the measured power at the limit once the car drew there,
@@ -77,6 +81,8 @@ from .thor.plan import (
     parse_forecast,
     parse_prices,
     price_at,
+    sun_before,
+    sun_ratio,
 )
 
 AT_TARGET = 5  # the plan's "stop" at the target: below the solar node's 10
@@ -112,12 +118,19 @@ class PlanConfig(NodeConfig):
     topup_hold_s: float = Field(600.0, ge=0, le=7200)
     topup_min_sun_share: float = Field(0.5, ge=0, le=1)
     topup_min_grid_kwh: float = Field(0.5, ge=0, le=100)
+    topup_stop_loss: float = Field(TopUp.stop_loss, ge=0, le=10,
+                                   description="a top-up in a cloud dearer than the plan "
+                                   "stops once it lost this much (currency); 0: at once")
     sell_surplus: bool = Field(True, description="keep the charger stopped while feed-in "
                                "pays more than the plan's dearest kWh")
     stop_loss: float | None = Field(LossGuard.max_loss, ge=0, le=10,
                                     description="stop a session once it lost this much "
                                     "(currency) charging dearer than the plan's dearest kWh "
                                     "(None: off)")
+    ample_sun: float = Field(LossGuard.ample_sun, ge=0, le=100,
+                             description="forecast sun before departure, in needs, from "
+                             "which a ride stops after stop_loss_ample instead")
+    stop_loss_ample: float = Field(LossGuard.ample_loss, ge=0, le=10)
 
     @model_validator(mode="after")
     def _battery_with_soc(self) -> PlanConfig:
@@ -170,8 +183,11 @@ class ChargingPlan(ThorNode):
         self._bad_forecast: str | None = None  # the sensor last warned about
         self._topup = TopUp(hold_s=self.cfg.topup_hold_s,
                             min_sun_share=self.cfg.topup_min_sun_share,
-                            min_grid_kwh=self.cfg.topup_min_grid_kwh)
-        self._guard = None if self.cfg.stop_loss is None else LossGuard(self.cfg.stop_loss)
+                            min_grid_kwh=self.cfg.topup_min_grid_kwh,
+                            stop_loss=self.cfg.topup_stop_loss)
+        self._guard = None if self.cfg.stop_loss is None else LossGuard(
+            self.cfg.stop_loss, ample_sun=self.cfg.ample_sun,
+            ample_loss=self.cfg.stop_loss_ample)
         self._full = FullPower(min_kw=MIN_CURRENT * VOLTS / 1000)  # 6 A on one phase
         for eid in [*self.ids.values(), self.cfg.price_sensor, self.cfg.soc_sensor,
                     self.cfg.solar_forecast_sensor]:
@@ -272,14 +288,16 @@ class ChargingPlan(ThorNode):
             else await self._number(self.cfg.feed_in_price)
         sun, sun_slots, feed_slots = await self._forecast(now, feed_in)
         counted = sun is not None or sun_slots is not None  # a forecast was read
+        ahead = sun_before(sun_slots, now, departure) if sun_slots is not None else sun
         plan = make_plan(now, departure, left, power_kw, prices, sun or 0.0, prices_note=note,
                          margin=timedelta(minutes=self.cfg.margin_minutes),
                          sun_slots=sun_slots, feed_in=feed_slots,
                          min_power_kw=power_kw * MIN_CURRENT / limit)  # 6 A of it
-        topup = await self._topup_current(plan, prices, now, limit, feed_in, counted,
-                                          self.charging(charger))
+        topup = await self._topup_current(plan, charger, prices, now, limit, feed_in,
+                                          counted)
         loss = await self._loss(plan, charger, prices, now, feed_in,
-                                own=plan.charge_now or topup is not None)
+                                own=plan.charge_now or topup is not None,
+                                ratio=sun_ratio(ahead, plan.need_kwh))
         try:
             if plan.charge_now:
                 self.demand(charge=True, current=limit, priority=PLAN, reason=plan.reason)
@@ -302,13 +320,15 @@ class ChargingPlan(ThorNode):
         except ValueError as err:  # e.g. the card policy: no starts from HA
             await self._publish(plan, f"refused: {err}")
             return
-        await self._publish(plan, plan.reason, power_kw)
+        await self._publish(plan, plan.reason, power_kw, ahead)
 
     async def _loss(self, plan: Plan, charger: dict[str, Any], prices: list | None,
-                    now: datetime, feed_in: float | None, own: bool) -> str | None:
+                    now: datetime, feed_in: float | None, own: bool,
+                    ratio: float) -> str | None:
         """Why the session is stopped for charging at a loss (``LossGuard``), or None.
         Asked on every decision; ``own``: the plan itself charges now (its grid slots or
-        the top-up), which is no ride to count."""
+        the top-up), which is no ride to count; ``ratio``: the forecast sun before
+        departure over the need (:func:`thor.plan.sun_ratio`)."""
         if self._guard is None:
             return None
         charging = self.charging(charger) and not own
@@ -317,28 +337,33 @@ class ChargingPlan(ThorNode):
         grid = to_float(await self._state(self._surplus_sensor(), attribute="grid_power_w"))
         blend = import_blend(grid, power, price_at(prices, now), feed_in)
         if not self._guard.step(time.monotonic(), plan.marginal_price, blend, charging,
-                                power) or own:
+                                power, ratio) or own:
             return None
+        allowance = self.cfg.stop_loss_ample if ratio >= self.cfg.ample_sun \
+            else self.cfg.stop_loss
         return (f"a kWh now costs {blend:.3f} with the grid beside the sun, more than the "
                 f"plan's dearest ({plan.marginal_price:.3f}): stopped after a loss of "
-                f"{self.cfg.stop_loss:g}" if blend is not None and plan.marginal_price
+                f"{allowance:g}" if blend is not None and plan.marginal_price
                 is not None else "stopped at a loss")
 
     def _surplus_sensor(self) -> str:
         return self.cfg.surplus_sensor \
             or f"sensor.{self.hub.entity_prefix(self.charger_id)}_solar_surplus"
 
-    async def _topup_current(self, plan: Plan, prices: list | None, now: datetime,
-                             limit: int, feed_in: float | None, forecast: bool,
-                             charging: bool) -> int | None:
+    async def _topup_current(self, plan: Plan, charger: dict[str, Any], prices: list | None,
+                             now: datetime, limit: int, feed_in: float | None,
+                             forecast: bool) -> int | None:
         """The current for a top-up with cheaper grid energy now, or None (``TopUp``)."""
         if not self.cfg.topup or plan.charge_now:
             self._topup.step(time.monotonic(), None, None, 0.0)
             return None
         surplus = await self._number(self._surplus_sensor())
         o = offer(surplus, VOLTS * self.cfg.phases, limit, price_at(prices, now), feed_in)
+        charging = self.charging(charger)
+        amps = (self.setpoint(charger) or o.amps) if charging else o.amps
         on = self._topup.step(time.monotonic(), plan.marginal_price, o.blend, o.sun_share,
-                              forecast=forecast, grid_kwh=plan.grid_kwh, charging=charging)
+                              forecast=forecast, grid_kwh=plan.grid_kwh, charging=charging,
+                              power_w=amps * VOLTS * self.cfg.phases)
         return o.amps if on else None
 
     async def _forecast(self, now: datetime, feed_in: float | None
@@ -404,7 +429,7 @@ class ChargingPlan(ThorNode):
         return kwh, ("energy", kwh)
 
     async def _publish(self, plan: Plan | None, status: str,
-                       power_kw: float | None = None) -> None:
+                       power_kw: float | None = None, sun_ahead: float | None = None) -> None:
         if status != self._last:
             self._last = status
             self.log(f"plan: {status}")
@@ -412,6 +437,8 @@ class ChargingPlan(ThorNode):
                            charge_now=bool(plan and plan.charge_now),
                            full_power_kw=round(power_kw, 2) if power_kw else "unknown",
                            full_power_measured=self._full.measured,
+                           sun_ahead_kwh="unknown" if sun_ahead is None
+                           else round(sun_ahead, 2),
                            short_kwh=round(plan.short_kwh, 2) if plan else 0,
                            cost=plan.cost if plan and plan.cost is not None else "unknown",
                            slots=", ".join(f"{a:%H:%M:%S}-{b:%H:%M:%S}"

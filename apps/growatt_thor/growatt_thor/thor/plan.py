@@ -461,9 +461,12 @@ class TopUp:
       the rest expected from the sun, the charger stopped, and started again for the sun
       a few minutes later: a stop and a start for the same energy.
     - It holds through a cloud while a kWh costs no more than the plan's (``margin``),
-      for at most ``hold_s`` since it last paid, and stops at once when a kWh now costs
-      more than the plan's, or when the plan has no grid part left (the forecast sun is
-      enough, or the need is met).
+      for at most ``hold_s`` since it last paid. A cloud that makes a kWh dearer than the
+      plan's stops it once it has lost ``stop_loss`` (currency) against the plan's price,
+      as :class:`LossGuard` stops a ride: a stop and a start for every cloud on 1 phase
+      cost more than the few Wh of dear grid they save (0: at once, as until 2026-12-02).
+      It stops at once when the plan has no grid part left (the forecast sun is enough,
+      or the need is met).
     """
     hold_s: float = 600.0
     margin: float = PRICE_MARGIN
@@ -471,28 +474,45 @@ class TopUp:
     # a grid part smaller than this does not start it: a slightly optimistic forecast
     # leaves a few Wh that come and go with every re-plan, and each would be a start
     min_grid_kwh: float = 0.5
+    # currency lost in a cloud before it stops. On bench/money.py 0.02 halves the 1-phase
+    # weekly top-up's starts and stops on a flat tariff but loses 5-8 of the savings on 3
+    # phases (docs/plan.md): off (0) by default
+    stop_loss: float = 0.0
     on: bool = False
     _last_good: float | None = None
+    _loss: float = 0.0
+    _last_dear: float | None = None  # the last decision in the cloud
 
     def step(self, now: float, marginal_price: float | None, blend: float | None,
              sun_share: float, forecast: bool = False, grid_kwh: float = math.inf,
-             charging: bool = False) -> bool:
+             charging: bool = False, power_w: float = 0.0) -> bool:
         """Whether to charge now; ``blend`` from :func:`blend_price`, ``sun_share`` the
         part of the power that the surplus covers (0..1). ``forecast``: the plan counted
         a solar forecast, so its grid part is what the sun is not expected to give, and
         grid energy now does not take the place of later sun: any share of sun will do.
         ``grid_kwh``: the plan's grid part; it starts only from ``min_grid_kwh``, unless
-        ``charging`` (the session charges already: no start)."""
+        ``charging`` (the session charges already: no start). ``power_w``: what the
+        charger draws (or would draw) now, for the loss in a cloud."""
         share = 0.0 if forecast else self.min_sun_share
+        dearer = marginal_price is not None and blend is not None \
+            and blend > marginal_price + self.margin
+        last, self._last_dear = self._last_dear, None
         if marginal_price is None or blend is None:
             self.on, self._last_good = False, None
         elif blend <= marginal_price - self.margin and sun_share > 0 and sun_share >= share \
                 and (self.on or grid_kwh >= self.min_grid_kwh
                      or (charging and grid_kwh > 0.005)):
             self.on, self._last_good = True, now
-        elif self.on and (blend > marginal_price + self.margin or self._last_good is None
-                          or now - self._last_good >= self.hold_s):
+        elif self.on and (self._last_good is None or now - self._last_good >= self.hold_s):
             self.on = False
+        elif self.on and dearer:
+            if last is not None:
+                self._loss += (blend - marginal_price) * power_w / 1000 * (now - last) / 3600
+            # no grid part left: a loss for nothing
+            self.on = self._loss < self.stop_loss and grid_kwh > 0.005
+            self._last_dear = now if self.on else None
+        if self._last_dear is None:
+            self._loss = 0.0
         return self.on
 
 
@@ -511,10 +531,20 @@ class LossGuard:
     is 4.1 kW); on 1 phase the small import may ride for minutes, where a stop and start
     would cost more than it saves. Ask it on every decision, with ``charging`` False
     while the plan itself charges (its grid slots, the top-up): that is no ride.
+
+    When the forecast gives at least ``ample_sun`` times the need before departure
+    (``sun_ratio``, :func:`sun_before`), a ride stops after ``ample_loss``: with that much
+    sun still to come, a kWh beside the cloud is one the sun would give anyway, and the
+    starts and stops are few (the need is soon met). On a grey day the sun is short, a
+    stop may not be followed by a start, and a ride rides longer.
     """
     # currency per ride. Tuned on bench/money.py: 0.015 and less save more but start and
     # stop the THOR more often than evcc does; 0.02 stays under it (docs/plan.md)
     max_loss: float = 0.02
+    # the forecast sun left, in needs, that makes it ample. Tuned on bench/money.py: 2
+    # saves as much but starts and stops the THOR more often than evcc does (docs/plan.md)
+    ample_sun: float = 3.0
+    ample_loss: float = 0.005  # currency per ride while it is
     margin: float = PRICE_MARGIN
     settle_s: float = 60.0  # the stop's way to the charger: asked this long
     _loss: float = 0.0
@@ -522,9 +552,11 @@ class LossGuard:
     _stopped_at: float | None = None
 
     def step(self, now: float, marginal_price: float | None, blend: float | None,
-             charging: bool, power_w: float = 0.0) -> bool:
+             charging: bool, power_w: float = 0.0, sun_ratio: float = 0.0) -> bool:
         """Whether to ask "do not charge" now; ``blend`` is a kWh's price now (None:
-        unknown, e.g. not charging) and ``power_w`` what the charger draws."""
+        unknown, e.g. not charging), ``power_w`` what the charger draws and
+        ``sun_ratio`` the forecast sun before departure over the need (0: none)."""
+        allowance = self.ample_loss if sun_ratio >= self.ample_sun else self.max_loss
         last, self._last = self._last, now
         if self._stopped_at is not None:
             if now - self._stopped_at < self.settle_s:
@@ -535,10 +567,24 @@ class LossGuard:
             self._loss = 0.0
         elif last is not None:
             self._loss += (blend - marginal_price) * power_w / 1000 * (now - last) / 3600
-            if self._loss >= self.max_loss:
+            if self._loss >= allowance:
                 self._loss, self._stopped_at = 0.0, now
                 return True
         return False
+
+
+def sun_before(sun: list[Sun] | None, now: datetime, departure: datetime | None) -> float:
+    """The surplus a forecast by the period expects in [now, departure) (kWh), a period
+    counted by the part of it in that time."""
+    if not sun or departure is None or departure <= now:
+        return 0.0
+    return sum(max(s.kwh, 0.0) * _share(s.start, s.end, Slot(now, departure, None))
+               for s in sun if s.end > s.start and math.isfinite(s.kwh))
+
+
+def sun_ratio(sun_kwh: float | None, need_kwh: float) -> float:
+    """The forecast sun before departure in needs (0: no forecast or no need)."""
+    return 0.0 if not sun_kwh or need_kwh <= 0 else sun_kwh / need_kwh
 
 
 def _cost(slots: list[Slot], power_kw: float, limit_kwh: float | None = None) -> float | None:
