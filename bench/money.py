@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.money [--per-kind 2] [--first-day 2] [--phases 1,3]
         [--scenarios ...] [--tariffs ...] [--set KEY=VALUE] [--topup KEY=VALUE]
         [--no-topup] [--no-sell] [--forecast none|noisy|perfect] [--by-hour]
-        [--stop-loss LOSS] [--bound] [--markdown] [--json out.json]
+        [--stop-loss LOSS] [--guard KEY=VALUE] [--bound] [--markdown] [--json out.json]
 
 Each scenario-day replays the synthetic days of ``bench/solar.py`` (PV and house at 10 s,
 the THOR model with the pack's write queue decisions) for a car that arrives with a state
@@ -86,6 +86,8 @@ from growatt_thor.thor.plan import (  # noqa: E402
     import_blend,
     make_plan,
     offer,
+    sun_before,
+    sun_ratio,
 )
 from growatt_thor.thor.solar import (  # noqa: E402
     EvPowerEstimate,
@@ -394,7 +396,7 @@ def simulate(sc: Scenario, pv: list[float], house: list[float], imp: list[float]
              topup: dict[str, float] | None = None,
              sun_left: list[float] | None = None, sell: bool = True,
              sun_hourly: list[float] | None = None,
-             stop_loss: float | None = None) -> Outcome:
+             guard: dict[str, float] | None = None) -> Outcome:
     """The baseline or the pack, through the THOR model and the write queue. The pack's
     plan tops up with cheaper grid energy (``thor/plan.TopUp`` with the ``topup``
     settings; None: no top-up), sells the surplus while feed-in pays more than its dearest
@@ -428,8 +430,9 @@ def simulate(sc: Scenario, pv: list[float], house: list[float], imp: list[float]
     plan_demand = Demand("plan", PLAN)
     plan = None
     top = TopUp(**topup) if who == "pack" and topup is not None else None
-    guard = LossGuard(stop_loss) if who == "pack" and stop_loss is not None else None
+    guard = LossGuard(**guard) if who == "pack" and guard is not None else None
     decided = None
+    ahead = 0.0  # the forecast sun before departure (kWh)
     t = sc.arrive_h * 3600
     end = sc.depart_h * 3600
     while t < end:
@@ -459,6 +462,8 @@ def simulate(sc: Scenario, pv: list[float], house: list[float], imp: list[float]
             plan = make_plan(t0 + timedelta(seconds=t), departure, left, pmax / 1000, slots,
                              sun_kwh=sun, sun_slots=sun_slots, feed_in=feed_in,
                              min_power_kw=MIN_CURRENT * V * phases / 1000)
+            ahead = sun if sun_slots is None else \
+                sun_before(sun_slots, t0 + timedelta(seconds=t), departure)
             plan_demand = Demand("plan", PLAN, charge=True, current=LIMIT_A) \
                 if plan.charge_now else Demand("plan", 5, charge=False) \
                 if plan.need_kwh <= 0 else Demand("plan", PLAN)
@@ -474,7 +479,8 @@ def simulate(sc: Scenario, pv: list[float], house: list[float], imp: list[float]
                 o = offer(d.surplus_w, V * phases, LIMIT_A, imp[int(hour)], exp[int(hour)])
                 if top.step(t, plan.marginal_price, o.blend, o.sun_share,
                             forecast=forecast_given, grid_kwh=plan.grid_kwh,
-                            charging=thor.session):
+                            charging=thor.session,
+                            power_w=(thor.setpoint if thor.session else o.amps) * V * phases):
                     demand = Demand("plan", PLAN, charge=True, current=o.amps)
             if who == "pack" and sell and demand is plan_demand and plan is not None \
                     and plan.sells_surplus(exp[int(hour)]):
@@ -484,7 +490,7 @@ def simulate(sc: Scenario, pv: list[float], house: list[float], imp: list[float]
                 power = thor.setpoint * V * phases
                 if guard.step(t, plan.marginal_price,
                               import_blend(measured, power, imp[int(hour)], exp[int(hour)]),
-                              thor.session and free, power) and free:
+                              thor.session and free, power, sun_ratio(ahead, left)) and free:
                     demand = Demand("plan", PLAN, charge=False)
             dec = arbitrate([solar, demand], LIMIT_A)
             if dec.current is not None and dec.charge is not False:
@@ -521,6 +527,23 @@ def days_for(kind: str, k: int, sc: Scenario, phases: int) -> tuple[list[float],
     return pv, house, sunny
 
 
+def settings_of(cls: type, items: list[str], flag: str,
+                ap: argparse.ArgumentParser) -> dict[str, float]:
+    """``KEY=NUMBER`` items as settings of the dataclass ``cls`` (its public fields)."""
+    fields = {f.name for f in dataclasses.fields(cls) if not f.name.startswith("_")} - {"on"}
+    out: dict[str, float] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            if not sep or key not in fields:
+                raise ValueError
+            out[key] = float(value)
+        except ValueError:
+            ap.error(f"{flag} {item!r}: expected KEY=NUMBER with KEY one of "
+                     f"{', '.join(sorted(fields))}")
+    return out
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kinds", default="clear,cloudy,broken,winter")
@@ -554,19 +577,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
                     help="also print the groups as the table in docs/plan.md")
     ap.add_argument("--topup", action="append", default=[], metavar="KEY=VALUE",
                     help="a thor.plan.TopUp setting (hold_s, margin, min_sun_share, "
-                         "min_grid_kwh)")
+                         "min_grid_kwh, stop_loss)")
+    ap.add_argument("--guard", action="append", default=[], metavar="KEY=VALUE",
+                    help="a thor.plan.LossGuard setting (ample_sun, ample_loss, settle_s; "
+                         "max_loss is --stop-loss)")
     a = ap.parse_args(argv)
-    fields = {f.name for f in dataclasses.fields(TopUp) if not f.name.startswith("_")} - {"on"}
-    topup: dict[str, float] = {}
-    for item in a.topup:
-        key, sep, value = item.partition("=")
-        try:
-            if not sep or key not in fields:
-                raise ValueError
-            topup[key] = float(value)
-        except ValueError:
-            ap.error(f"--topup {item!r}: expected KEY=NUMBER with KEY one of "
-                     f"{', '.join(sorted(fields))}")
+    topup = settings_of(TopUp, a.topup, "--topup", ap)
+    guard = None if a.stop_loss is None else \
+        {**settings_of(LossGuard, a.guard, "--guard", ap), "max_loss": a.stop_loss}
     try:
         overrides = parse_overrides(a.set)
     except ValueError as err:
@@ -602,7 +620,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                                                 overrides,
                                                 topup=None if a.no_topup else topup,
                                                 sun_left=sun_left, sell=not a.no_sell,
-                                                sun_hourly=hourly, stop_loss=a.stop_loss)}
+                                                sun_hourly=hourly, guard=guard)}
                         days += 1
                         day = variant(kind, k)
                         if a.bound:
