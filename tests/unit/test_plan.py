@@ -408,10 +408,10 @@ def test_with_ample_sun_ahead_the_loss_guard_stops_a_ride_sooner():
     # the same cloud as above (0.66 an hour lost on 3 phases): with three times the need
     # still forecast before departure a ride stops after 0.005 (28 s), else after 0.02 (110 s)
     blend = import_blend(3000, 4140, 0.30, 0.08)
-    g = LossGuard()
+    g = LossGuard(ample_sun=3.0, ample_loss=0.005)
     assert not any(g.step(t, 0.08, blend, True, 4140, sun_ratio=3.0) for t in range(0, 30, 10))
     assert g.step(30, 0.08, blend, True, 4140, sun_ratio=3.0)
-    h = LossGuard()
+    h = LossGuard(ample_sun=3.0, ample_loss=0.005)
     assert not any(h.step(t, 0.08, blend, True, 4140, sun_ratio=2.9) for t in range(0, 110, 10))
     assert h.step(110, 0.08, blend, True, 4140, sun_ratio=2.9)
 

@@ -28,7 +28,7 @@ apps.yaml::
       # sell_surplus: true      # no charging while feed-in pays more than the grid slots
       # stop_loss: 0.02         # stop a cloud ride that lost this much against the plan
       # stop_loss_ample: 0.005  # ... this much while the forecast sun before departure
-      # ample_sun: 3            #     is at least this many times the need
+      # ample_sun: null         #     is at least this many times the need (e.g. 3)
 
 The helpers (the pack's HA package): ``input_boolean.<prefix>_plan`` (on/off),
 ``input_number.<prefix>_plan_energy`` (kWh the car needs) or, with ``soc_sensor``,
@@ -55,6 +55,7 @@ full-power hour as, the measured power at the limit once the car drew there,
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -127,9 +128,10 @@ class PlanConfig(NodeConfig):
                                     description="stop a session once it lost this much "
                                     "(currency) charging dearer than the plan's dearest kWh "
                                     "(None: off)")
-    ample_sun: float = Field(LossGuard.ample_sun, ge=0, le=100,
-                             description="forecast sun before departure, in needs, from "
-                             "which a ride stops after stop_loss_ample instead")
+    ample_sun: float | None = Field(None, ge=0, le=100,
+                                    description="forecast sun before departure, in needs, "
+                                    "from which a ride stops after stop_loss_ample instead "
+                                    "(None: off)")
     stop_loss_ample: float = Field(LossGuard.ample_loss, ge=0, le=10)
 
     @model_validator(mode="after")
@@ -186,8 +188,8 @@ class ChargingPlan(ThorNode):
                             min_grid_kwh=self.cfg.topup_min_grid_kwh,
                             stop_loss=self.cfg.topup_stop_loss)
         self._guard = None if self.cfg.stop_loss is None else LossGuard(
-            self.cfg.stop_loss, ample_sun=self.cfg.ample_sun,
-            ample_loss=self.cfg.stop_loss_ample)
+            self.cfg.stop_loss, ample_loss=self.cfg.stop_loss_ample,
+            ample_sun=math.inf if self.cfg.ample_sun is None else self.cfg.ample_sun)
         self._full = FullPower(min_kw=MIN_CURRENT * VOLTS / 1000)  # 6 A on one phase
         for eid in [*self.ids.values(), self.cfg.price_sensor, self.cfg.soc_sensor,
                     self.cfg.solar_forecast_sensor]:
@@ -339,7 +341,7 @@ class ChargingPlan(ThorNode):
         if not self._guard.step(time.monotonic(), plan.marginal_price, blend, charging,
                                 power, ratio) or own:
             return None
-        allowance = self.cfg.stop_loss_ample if ratio >= self.cfg.ample_sun \
+        allowance = self.cfg.stop_loss_ample if ratio >= self._guard.ample_sun \
             else self.cfg.stop_loss
         return (f"a kWh now costs {blend:.3f} with the grid beside the sun, more than the "
                 f"plan's dearest ({plan.marginal_price:.3f}): stopped after a loss of "

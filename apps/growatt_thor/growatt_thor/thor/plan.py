@@ -541,9 +541,10 @@ class LossGuard:
     # currency per ride. Tuned on bench/money.py: 0.015 and less save more but start and
     # stop the THOR more often than evcc does; 0.02 stays under it (docs/plan.md)
     max_loss: float = 0.02
-    # the forecast sun left, in needs, that makes it ample. Tuned on bench/money.py: 2
-    # saves as much but starts and stops the THOR more often than evcc does (docs/plan.md)
-    ample_sun: float = 3.0
+    # the forecast sun left, in needs, that makes it ample; off (inf) by default: on
+    # bench/money.py 2-4 save 2-9 more but start and stop the THOR more often than evcc
+    # does on the tuning days, which the goal forbids (docs/plan.md)
+    ample_sun: float = math.inf
     ample_loss: float = 0.005  # currency per ride while it is
     margin: float = PRICE_MARGIN
     settle_s: float = 60.0  # the stop's way to the charger: asked this long
