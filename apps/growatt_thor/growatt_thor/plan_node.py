@@ -341,11 +341,9 @@ class ChargingPlan(ThorNode):
         if not self._guard.step(time.monotonic(), plan.marginal_price, blend, charging,
                                 power, ratio) or own:
             return None
-        allowance = self.cfg.stop_loss_ample if ratio >= self._guard.ample_sun \
-            else self.cfg.stop_loss
         return (f"a kWh now costs {blend:.3f} with the grid beside the sun, more than the "
                 f"plan's dearest ({plan.marginal_price:.3f}): stopped after a loss of "
-                f"{allowance:g}" if blend is not None and plan.marginal_price
+                f"{self._guard.allowance(ratio):g}" if blend is not None and plan.marginal_price
                 is not None else "stopped at a loss")
 
     def _surplus_sensor(self) -> str:

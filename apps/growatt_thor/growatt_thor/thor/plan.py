@@ -438,6 +438,12 @@ def offer(surplus_w: float | None, volts_x_phases: float, limit: int,
     return Offer(amps, blend, min(max(surplus_w or 0.0, 0.0) / power, 1.0))
 
 
+def loss_over(blend: float, marginal_price: float, power_w: float, seconds: float) -> float:
+    """What charging at ``power_w`` for ``seconds`` at a kWh's price ``blend`` loses
+    against the plan's ``marginal_price`` (currency; negative: a gain)."""
+    return (blend - marginal_price) * power_w / 1000 * seconds / 3600
+
+
 @dataclass
 class TopUp:
     """Grid energy now that is cheaper than the plan's: charge at the surplus's current (at
@@ -464,7 +470,7 @@ class TopUp:
       for at most ``hold_s`` since it last paid. A cloud that makes a kWh dearer than the
       plan's stops it once it has lost ``stop_loss`` (currency) against the plan's price,
       as :class:`LossGuard` stops a ride: a stop and a start for every cloud on 1 phase
-      cost more than the few Wh of dear grid they save (0: at once, as until 2026-12-02).
+      cost more than the few Wh of dear grid they save (0, the default: at once).
       It stops at once when the plan has no grid part left (the forecast sun is enough,
       or the need is met).
     """
@@ -507,7 +513,7 @@ class TopUp:
             self.on = False
         elif self.on and dearer:
             if last is not None:
-                self._loss += (blend - marginal_price) * power_w / 1000 * (now - last) / 3600
+                self._loss += loss_over(blend, marginal_price, power_w, now - last)
             # no grid part left: a loss for nothing
             self.on = self._loss < self.stop_loss and grid_kwh > 0.005
             self._last_dear = now if self.on else None
@@ -552,12 +558,17 @@ class LossGuard:
     _last: float | None = None
     _stopped_at: float | None = None
 
+    def allowance(self, sun_ratio: float = 0.0) -> float:
+        """The loss a ride may run up with the forecast sun before departure at
+        ``sun_ratio`` needs."""
+        return self.ample_loss if sun_ratio >= self.ample_sun else self.max_loss
+
     def step(self, now: float, marginal_price: float | None, blend: float | None,
              charging: bool, power_w: float = 0.0, sun_ratio: float = 0.0) -> bool:
         """Whether to ask "do not charge" now; ``blend`` is a kWh's price now (None:
         unknown, e.g. not charging), ``power_w`` what the charger draws and
         ``sun_ratio`` the forecast sun before departure over the need (0: none)."""
-        allowance = self.ample_loss if sun_ratio >= self.ample_sun else self.max_loss
+        allowance = self.allowance(sun_ratio)
         last, self._last = self._last, now
         if self._stopped_at is not None:
             if now - self._stopped_at < self.settle_s:
@@ -567,7 +578,7 @@ class LossGuard:
                 or blend <= marginal_price + self.margin:
             self._loss = 0.0
         elif last is not None:
-            self._loss += (blend - marginal_price) * power_w / 1000 * (now - last) / 3600
+            self._loss += loss_over(blend, marginal_price, power_w, now - last)
             if self._loss >= allowance:
                 self._loss, self._stopped_at = 0.0, now
                 return True
