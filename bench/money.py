@@ -2,8 +2,9 @@
 
     .venv/bin/python -m bench.money [--per-kind 2] [--first-day 2] [--phases 1,3]
         [--scenarios ...] [--tariffs ...] [--set KEY=VALUE] [--topup KEY=VALUE]
-        [--no-topup] [--no-sell] [--forecast none|noisy|perfect] [--by-hour]
-        [--stop-loss LOSS] [--guard KEY=VALUE] [--bound] [--markdown] [--json out.json]
+        [--no-topup] [--no-sell] [--forecast none|noisy|perfect] [--by-period]
+        [--period 30|60] [--stop-loss LOSS] [--guard KEY=VALUE] [--bound] [--markdown]
+        [--json out.json]
 
 Each scenario-day replays the synthetic days of ``bench/solar.py`` (PV and house at 10 s,
 the THOR model with the pack's write queue decisions) for a car that arrives with a state
@@ -40,8 +41,9 @@ Controllers (each drives the THOR model through the write queue, like the pack):
   rules (``thor/plan.py``: the plan without a forecast, as the node's defaults are, and its
   top-up with cheaper grid energy), decided by the arbiter (``thor/arbiter.py``) exactly
   as the hub does. ``--forecast noisy`` gives the plan a forecast of the surplus left
-  before departure with a seeded daily error (log-normal, sigma 0.3); ``--by-hour`` gives
-  it by the hour, as the node reads Solcast.
+  before departure with a seeded daily error (log-normal, sigma 0.3); ``--by-period`` gives
+  it by the half hour, as the node reads Solcast's ``detailedForecast`` (``--period 60``:
+  by the hour, as ``detailedHourly`` or Open-Meteo).
 - **THOR bound** (``--bound``): not a controller, a bound: what knowing the day saves with
   the THOR's 15-s write spacing and 20-s start (:func:`thor_bound`).
 
@@ -379,13 +381,15 @@ def forecast_factor(how: str, seed: int) -> float:
     raise ValueError(how)
 
 
-def by_hour(surplus: list[float], pmax: float, how: str, seed: int) -> list[float] | None:
-    """The same forecast as :func:`forecast`, as kWh per hour (what Solcast's
-    ``detailedForecast`` gives the plan node, less the house)."""
+def by_hour(surplus: list[float], pmax: float, how: str, seed: int,
+            minutes: int = 60) -> list[float] | None:
+    """The same forecast as :func:`forecast`, as kWh per period of ``minutes`` (what
+    Solcast's ``detailedForecast``, in half hours, or ``detailedHourly`` give the plan
+    node, less the house)."""
     if how == "none":
         return None
     factor = forecast_factor(how, seed)
-    per = int(3600 / STEP)
+    per = int(minutes * 60 / STEP)
     return [factor * sum(min(x, pmax) for x in surplus[h * per:(h + 1) * per]) * STEP / 3.6e6
             for h in range(len(surplus) // per)]
 
@@ -396,12 +400,13 @@ def simulate(sc: Scenario, pv: list[float], house: list[float], imp: list[float]
              topup: dict[str, float] | None = None,
              sun_left: list[float] | None = None, sell: bool = True,
              sun_hourly: list[float] | None = None,
-             guard: dict[str, float] | None = None) -> Outcome:
+             guard: dict[str, float] | None = None, period_min: int = 60) -> Outcome:
     """The baseline or the pack, through the THOR model and the write queue. The pack's
     plan tops up with cheaper grid energy (``thor/plan.TopUp`` with the ``topup``
     settings; None: no top-up), sells the surplus while feed-in pays more than its dearest
     grid slot (``sell``, ``Plan.sells_surplus``), and counts on ``sun_left`` (a forecast
-    per step; none by default) or ``sun_hourly`` (kWh per hour, valued at the feed-in)."""
+    per step; none by default) or ``sun_hourly`` (kWh per period of ``period_min``, valued
+    at the feed-in)."""
     settings = baseline_settings(phases) if who == "baseline" else \
         pack_settings(phases, **(overrides or {}))
     interval = 30.0 if who == "baseline" else METER
@@ -412,8 +417,8 @@ def simulate(sc: Scenario, pv: list[float], house: list[float], imp: list[float]
     departure = t0 + timedelta(hours=sc.depart_h)
     sun_slots = feed_in = None
     if sun_hourly is not None:
-        sun_slots = [Sun(t0 + timedelta(hours=h), t0 + timedelta(hours=h + 1), e)
-                     for h, e in enumerate(sun_hourly)]
+        p = timedelta(minutes=period_min)
+        sun_slots = [Sun(t0 + h * p, t0 + (h + 1) * p, e) for h, e in enumerate(sun_hourly)]
         feed_in = [Slot(t0 + timedelta(hours=h), t0 + timedelta(hours=h + 1), exp[h])
                    for h in range(len(exp))]
     forecast_given = sun_left is not None or sun_hourly is not None
@@ -558,9 +563,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--forecast", choices=("none", "noisy", "perfect"), default="none",
                     help="the pack's plan counts on a solar forecast (default: none)")
-    ap.add_argument("--by-hour", action="store_true",
-                    help="the forecast by the hour, each hour's sun valued at its feed-in "
-                         "(default: the kWh left before departure)")
+    ap.add_argument("--by-period", "--by-hour", dest="by_hour", action="store_true",
+                    help="the forecast by the period, each period's sun valued at its "
+                         "feed-in (default: the kWh left before departure)")
+    ap.add_argument("--period", type=int, choices=(30, 60), default=30, metavar="MIN",
+                    help="with --by-period: the forecast's period in minutes (default "
+                         "%(default)s, as Solcast's detailedForecast; 60: detailedHourly)")
     ap.add_argument("--no-sell", action="store_true",
                     help="the pack's plan never sells the surplus (Plan.sells_surplus)")
     ap.add_argument("--stop-loss", type=lambda v: None if v == "off" else float(v),
@@ -612,15 +620,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         seed = k * 101 + len(kind)
                         sun_left = None if a.by_hour else forecast(
                             surplus, pmax, int(sc.depart_h * 3600 / STEP), a.forecast, seed)
-                        hourly = by_hour(surplus, pmax, a.forecast, seed) if a.by_hour \
-                            else None
+                        hourly = by_hour(surplus, pmax, a.forecast, seed, a.period) \
+                            if a.by_hour else None
                         res = {"ideal": best,
                                "baseline": simulate(sc, pv, house, imp, exp, phases, "baseline"),
                                "pack": simulate(sc, pv, house, imp, exp, phases, "pack",
                                                 overrides,
                                                 topup=None if a.no_topup else topup,
                                                 sun_left=sun_left, sell=not a.no_sell,
-                                                sun_hourly=hourly, guard=guard)}
+                                                sun_hourly=hourly, guard=guard,
+                                                period_min=a.period)}
                         days += 1
                         day = variant(kind, k)
                         if a.bound:
