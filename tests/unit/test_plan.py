@@ -341,6 +341,31 @@ def test_sun_too_thin_for_the_top_up_is_no_blend():
     assert p.marginal_price == 0.22
 
 
+def test_thin_sun_in_the_last_stretch_costs_the_blend_at_full_power():
+    # bench/money.py's 3-phase commuter on time of use, a cloudy morning: 0.86 kWh to go at
+    # 07:00, leaving 07:30; 07:00-07:30 forecasts 0.90 kWh (1.8 kW, under 6 A's 4.14 kW).
+    # Counted at its feed-in, the plan waited for it at 06:57 and bought the rest at 07:24 at
+    # 0.34 beside a sun that did not carry the car; in the last stretch the grid beside it
+    # comes at full power, so a kWh of it costs (0.90 * 0.08 + 4.62 * 0.34) / 5.52 = 0.30,
+    # dearer than the night's 0.22: the night's last minutes charge it instead.
+    night = datetime(2026, 6, 2, 6, 0, tzinfo=TZ)
+    leave = night + timedelta(hours=1.5)
+    half = timedelta(minutes=30)
+    sun = [Sun(night + i * half, night + (i + 1) * half, e)
+           for i, e in enumerate((0.51, 0.96, 0.90))]
+    tou = hourly([0.22, 0.34], night)
+    feed = [Slot(night, leave, 0.08)]
+    now = night + timedelta(minutes=54)
+    p = make_plan(now, leave, 0.78, 11.04, tou, sun_slots=sun, feed_in=feed,
+                  min_power_kw=4.14)
+    assert p.charge_now and p.grid_start <= now
+    assert p.sun_kwh < 0.3  # 06:54-07:00's at most, not 07:00's
+    # on a flat 0.30 that blend (0.26) is cheaper than the grid alone: the plan counts on it
+    flat = hourly([0.30, 0.30], night)
+    q = make_plan(now, leave, 0.78, 11.04, flat, sun_slots=sun, feed_in=feed, min_power_kw=4.14)
+    assert q.sun_kwh > 0.5 and not q.charge_now  # 06:54-07:00 has 0.19 kWh of sun
+
+
 def test_pv_forecasts_become_surplus_by_the_period():
     solcast = [{"period_start": "2026-06-01T12:00:00+02:00", "pv_estimate": 4.0,
                 "pv_estimate10": 2.0},

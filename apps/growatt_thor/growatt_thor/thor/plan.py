@@ -42,6 +42,10 @@ Rules (docs/plan.md):
   charges them), before the last stretch at full power. Not when that blend is less than
   ``PRICE_MARGIN`` below the import price (a dawn hour's few Wh): the top-up would not
   take it, and the plan would wait for energy that nobody charges.
+- In the last stretch (from when only full power still meets the need) such thin sun reaches
+  the car only beside the grid at full power, and costs that blend
+  (:func:`blend_price` at full power): on a cloudy morning the night's cheaper grid charges
+  it, rather than the day's dearer one beside a sun too weak to carry the car.
 - The plan only asks for the grid hours; outside them it has no opinion and the solar
   node (or nobody) decides (see ``thor/arbiter.py``).
 """
@@ -211,7 +215,8 @@ def _sun_split(sun: list[Sun], feed_in: list[Slot] | None, slots: list[Slot],
     hours of a grey day at the minimum current before any grid slot at full power, as
     the ideal does, and the plan's dearest kWh is that blend: a top-up waits for them.
     Only before ``blend_until`` (the plan's last stretch at full power): later, the
-    grid beside the sun would come at full power, at that hour's price.
+    grid beside the sun would come at full power, at that hour's price, and a kWh of
+    such sun costs the blend at full power.
     """
     pieces: list[tuple[datetime, datetime, float, float]] = []  # start, end, sun, covered
     # price, kind (0 sun, 1 sun with grid at the minimum power, 2 grid), -start, kWh, the
@@ -232,6 +237,12 @@ def _sun_split(sun: list[Sun], feed_in: list[Slot] | None, slots: list[Slot],
                 and imp is not None and price <= imp - PRICE_MARGIN:
             units.append((price, 1, -a.timestamp(), base, e / base, imp, a, b))
             pieces.append((a, b, e, base))
+        elif e < base and blend_until is not None and b > blend_until and imp is not None:
+            # in the last stretch this sun reaches the car only beside the grid at full
+            # power: a kWh of it costs that blend, not the feed-in alone
+            full = blend_price(e, power_kw * hours, imp, f or 0.0)
+            units.append((full, 0, -a.timestamp(), e, 1.0, 0.0, a, b))
+            pieces.append((a, b, e, e))
         else:
             units.append((-math.inf if f is None else f, 0, -a.timestamp(), e, 1.0, 0.0, a, b))
             pieces.append((a, b, e, e))
