@@ -243,6 +243,17 @@ def test_a_running_session_is_taken_on_by_the_top_up_for_any_grid_part():
     # with no grid part at all the sun alone is enough: no top-up, running or not
     assert not TopUp().step(0, 0.17, blend, 2600 / 4140, forecast=True, grid_kwh=0.0,
                             charging=True)
+    # the plan's dearest kWh is that very blend (0.189 at 06:57: the last of the night's
+    # sun beside 6 A on 1 phase), and the meter's sun is a little thinner than the half
+    # hour's mean: a kWh costs 0.202, within the margin. Running, the session goes on (no
+    # start to pay for; it stopped, waited for 07:00's sun and started again at 07:27);
+    # not running, it is no reason for a start, and beyond the margin no reason to go on
+    dawn = blend_price(300, 1380, 0.22, 0.08)
+    assert TopUp().step(0, dawn, dawn + 0.009, 0.13, forecast=True, grid_kwh=0.04,
+                        charging=True)
+    assert not TopUp().step(0, dawn, dawn + 0.009, 0.13, forecast=True, grid_kwh=0.6)
+    assert not TopUp().step(0, dawn, dawn + 0.011, 0.13, forecast=True, grid_kwh=0.04,
+                            charging=True)
 
 
 def test_with_a_forecast_the_top_up_takes_any_share_of_sun():

@@ -476,7 +476,10 @@ class TopUp:
       ended, or the solar node rides): it takes it on for any grid part; ``min_grid_kwh``
       is for starts. At the end of a commuter's night the plan's slot ended at 06:57 with
       the rest expected from the sun, the charger stopped, and started again for the sun
-      a few minutes later: a stop and a start for the same energy.
+      a few minutes later: a stop and a start for the same energy. It takes it on while
+      a kWh costs no more than the plan's plus ``margin`` (as it holds), not less by it:
+      the plan's dearest kWh is often that very blend at 6 A, and the meter's sun at dawn
+      a little thinner than its half hour's mean.
     - It holds through a cloud while a kWh costs no more than the plan's (``margin``),
       for at most ``hold_s`` since it last paid. A cloud that makes a kWh dearer than the
       plan's stops it once it has lost ``stop_loss`` (currency) against the plan's price,
@@ -516,9 +519,10 @@ class TopUp:
         last, self._last_dear = self._last_dear, None
         if marginal_price is None or blend is None:
             self.on, self._last_good = False, None
-        elif blend <= marginal_price - self.margin and sun_share > 0 and sun_share >= share \
-                and (self.on or grid_kwh >= self.min_grid_kwh
-                     or (charging and grid_kwh > 0.005)):
+        elif sun_share > 0 and sun_share >= share and (
+                (blend <= marginal_price - self.margin
+                 and (self.on or grid_kwh >= self.min_grid_kwh))
+                or (charging and grid_kwh > 0.005 and blend <= marginal_price + self.margin)):
             self.on, self._last_good = True, now
         elif self.on and (self._last_good is None or now - self._last_good >= self.hold_s):
             self.on = False
