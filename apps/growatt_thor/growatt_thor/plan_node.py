@@ -27,8 +27,8 @@ apps.yaml::
       # topup_stop_loss: 0         # ... riding a dearer cloud until it lost this much
       # sell_surplus: true      # no charging while feed-in pays more than the grid slots
       # stop_loss: 0.02         # stop a cloud ride that lost this much against the plan
-      # stop_loss_ample: 0.005  # ... this much while the forecast sun before departure
-      # ample_sun: null         #     is at least this many times the need (e.g. 3)
+      # stop_loss_ample: 0.0125 # ... this much while the forecast sun before departure
+      # ample_sun: 3            #     is at least this many times the need (null: off)
 
 The helpers (the pack's HA package): ``input_boolean.<prefix>_plan`` (on/off),
 ``input_number.<prefix>_plan_energy`` (kWh the car needs) or, with ``soc_sensor``,
@@ -128,7 +128,7 @@ class PlanConfig(NodeConfig):
                                     description="stop a session once it lost this much "
                                     "(currency) charging dearer than the plan's dearest kWh "
                                     "(None: off)")
-    ample_sun: float | None = Field(None, ge=0, le=100,
+    ample_sun: float | None = Field(LossGuard.ample_sun, ge=0, le=100,
                                     description="forecast sun before departure, in needs, "
                                     "from which a ride stops after stop_loss_ample instead "
                                     "(None: off)")
