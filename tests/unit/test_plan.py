@@ -450,6 +450,9 @@ def test_with_ample_sun_ahead_the_loss_guard_stops_a_ride_sooner():
     h = LossGuard(ample_sun=3.0, ample_loss=0.005)
     assert not any(h.step(t, 0.08, blend, True, 4140, sun_ratio=2.9) for t in range(0, 110, 10))
     assert h.step(110, 0.08, blend, True, 4140, sun_ratio=2.9)
+    # a stop_loss set below the ample one stays the allowance: ample sun never rides longer
+    assert LossGuard(0.0005).allowance(12.0) == 0.0005
+    assert LossGuard().allowance(3.0) == LossGuard.ample_loss < LossGuard().allowance(2.9)
 
 
 def test_the_sun_before_departure_counts_the_part_of_each_period_in_it():

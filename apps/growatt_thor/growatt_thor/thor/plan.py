@@ -578,7 +578,9 @@ class LossGuard:
     def allowance(self, sun_ratio: float = 0.0) -> float:
         """The loss a ride may run up with the forecast sun before departure at
         ``sun_ratio`` needs."""
-        return self.ample_loss if sun_ratio >= self.ample_sun else self.max_loss
+        # never more than max_loss: with ample sun a ride stops sooner, not later
+        return min(self.ample_loss, self.max_loss) if sun_ratio >= self.ample_sun \
+            else self.max_loss
 
     def step(self, now: float, marginal_price: float | None, blend: float | None,
              charging: bool, power_w: float = 0.0, sun_ratio: float = 0.0) -> bool:
