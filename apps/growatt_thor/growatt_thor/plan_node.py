@@ -190,6 +190,7 @@ class ChargingPlan(ThorNode):
         self._guard = None if self.cfg.stop_loss is None else LossGuard(
             self.cfg.stop_loss, ample_loss=self.cfg.stop_loss_ample,
             ample_sun=math.inf if self.cfg.ample_sun is None else self.cfg.ample_sun)
+        self._loss_reason: str | None = None  # why the loss guard's last stop came
         self._full = FullPower(min_kw=MIN_CURRENT * VOLTS / 1000)  # 6 A on one phase
         for eid in [*self.ids.values(), self.cfg.price_sensor, self.cfg.soc_sensor,
                     self.cfg.solar_forecast_sensor]:
@@ -341,10 +342,14 @@ class ChargingPlan(ThorNode):
         if not self._guard.step(time.monotonic(), plan.marginal_price, blend, charging,
                                 power, ratio) or own:
             return None
-        return (f"a kWh now costs {blend:.3f} with the grid beside the sun, more than the "
+        if charging and blend is not None and plan.marginal_price is not None:
+            # the stop itself: said until the stop has settled, when the session (and
+            # with it the price of a kWh now) is gone
+            self._loss_reason = (
+                f"a kWh now costs {blend:.3f} with the grid beside the sun, more than the "
                 f"plan's dearest ({plan.marginal_price:.3f}): stopped after a loss of "
-                f"{self._guard.allowance(ratio):g}" if blend is not None and plan.marginal_price
-                is not None else "stopped at a loss")
+                f"{self._guard.allowance(ratio):g}")
+        return self._loss_reason or "stopped at a loss"
 
     def _surplus_sensor(self) -> str:
         return self.cfg.surplus_sensor \
