@@ -381,8 +381,8 @@ def forecast_factor(how: str, seed: int) -> float:
     raise ValueError(how)
 
 
-def by_hour(surplus: list[float], pmax: float, how: str, seed: int,
-            minutes: int = 60) -> list[float] | None:
+def by_period(surplus: list[float], pmax: float, how: str, seed: int,
+              minutes: int = 60) -> list[float] | None:
     """The same forecast as :func:`forecast`, as kWh per period of ``minutes`` (what
     Solcast's ``detailedForecast``, in half hours, or ``detailedHourly`` give the plan
     node, less the house)."""
@@ -399,13 +399,13 @@ def simulate(sc: Scenario, pv: list[float], house: list[float], imp: list[float]
              overrides: dict[str, object] | None = None,
              topup: dict[str, float] | None = None,
              sun_left: list[float] | None = None, sell: bool = True,
-             sun_hourly: list[float] | None = None,
+             sun_periods: list[float] | None = None,
              guard: dict[str, float] | None = None, period_min: int = 60) -> Outcome:
     """The baseline or the pack, through the THOR model and the write queue. The pack's
     plan tops up with cheaper grid energy (``thor/plan.TopUp`` with the ``topup``
     settings; None: no top-up), sells the surplus while feed-in pays more than its dearest
     grid slot (``sell``, ``Plan.sells_surplus``), and counts on ``sun_left`` (a forecast
-    per step; none by default) or ``sun_hourly`` (kWh per period of ``period_min``, valued
+    per step; none by default) or ``sun_periods`` (kWh per period of ``period_min``, valued
     at the feed-in)."""
     settings = baseline_settings(phases) if who == "baseline" else \
         pack_settings(phases, **(overrides or {}))
@@ -416,12 +416,12 @@ def simulate(sc: Scenario, pv: list[float], house: list[float], imp: list[float]
              for h in range(len(imp))]
     departure = t0 + timedelta(hours=sc.depart_h)
     sun_slots = feed_in = None
-    if sun_hourly is not None:
+    if sun_periods is not None:
         p = timedelta(minutes=period_min)
-        sun_slots = [Sun(t0 + h * p, t0 + (h + 1) * p, e) for h, e in enumerate(sun_hourly)]
+        sun_slots = [Sun(t0 + h * p, t0 + (h + 1) * p, e) for h, e in enumerate(sun_periods)]
         feed_in = [Slot(t0 + timedelta(hours=h), t0 + timedelta(hours=h + 1), exp[h])
                    for h in range(len(exp))]
-    forecast_given = sun_left is not None or sun_hourly is not None
+    forecast_given = sun_left is not None or sun_periods is not None
     q = WriteQueue(QueueSettings(spacing=15.0, settle=1.0, command_spacing=2.0))
     q.on_connect(-100.0)
     thor = Thor(setpoint=LIMIT_A, felt=LIMIT_A)
@@ -563,7 +563,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--forecast", choices=("none", "noisy", "perfect"), default="none",
                     help="the pack's plan counts on a solar forecast (default: none)")
-    ap.add_argument("--by-period", "--by-hour", dest="by_hour", action="store_true",
+    ap.add_argument("--by-period", "--by-hour", dest="by_period", action="store_true",
                     help="the forecast by the period, each period's sun valued at its "
                          "feed-in (default: the kWh left before departure)")
     ap.add_argument("--period", type=int, choices=(30, 60), default=30, metavar="MIN",
@@ -618,17 +618,17 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         best = ideal(sc, surplus, imp, exp, pmax, phases)
                         best.reference = reference_cost(sc, imp, pmax)
                         seed = k * 101 + len(kind)
-                        sun_left = None if a.by_hour else forecast(
+                        sun_left = None if a.by_period else forecast(
                             surplus, pmax, int(sc.depart_h * 3600 / STEP), a.forecast, seed)
-                        hourly = by_hour(surplus, pmax, a.forecast, seed, a.period) \
-                            if a.by_hour else None
+                        periods = by_period(surplus, pmax, a.forecast, seed, a.period) \
+                            if a.by_period else None
                         res = {"ideal": best,
                                "baseline": simulate(sc, pv, house, imp, exp, phases, "baseline"),
                                "pack": simulate(sc, pv, house, imp, exp, phases, "pack",
                                                 overrides,
                                                 topup=None if a.no_topup else topup,
                                                 sun_left=sun_left, sell=not a.no_sell,
-                                                sun_hourly=hourly, guard=guard,
+                                                sun_periods=periods, guard=guard,
                                                 period_min=a.period)}
                         days += 1
                         day = variant(kind, k)
