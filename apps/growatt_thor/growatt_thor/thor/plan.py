@@ -237,14 +237,13 @@ def _sun_split(sun: list[Sun], feed_in: list[Slot] | None, slots: list[Slot],
                 and imp is not None and price <= imp - PRICE_MARGIN:
             units.append((price, 1, -a.timestamp(), base, e / base, imp, a, b))
             pieces.append((a, b, e, base))
-        elif e < base and blend_until is not None and b > blend_until and imp is not None:
-            # in the last stretch this sun reaches the car only beside the grid at full
-            # power: a kWh of it costs that blend, not the feed-in alone
-            full = blend_price(e, power_kw * hours, imp, f or 0.0)
-            units.append((full, 0, -a.timestamp(), e, 1.0, 0.0, a, b))
-            pieces.append((a, b, e, e))
         else:
-            units.append((-math.inf if f is None else f, 0, -a.timestamp(), e, 1.0, 0.0, a, b))
+            cost = -math.inf if f is None else f
+            if e < base and blend_until is not None and b > blend_until and imp is not None:
+                # in the last stretch this sun reaches the car only beside the grid at full
+                # power: a kWh of it costs that blend, not the feed-in alone
+                cost = blend_price(e, power_kw * hours, imp, f or 0.0)
+            units.append((cost, 0, -a.timestamp(), e, 1.0, 0.0, a, b))
             pieces.append((a, b, e, e))
     j = 0
     for g in slots:
