@@ -15,6 +15,18 @@ def hub_app(port: int, **extra: Any) -> dict[str, Any]:
             "port": port, "call_timeout": 5, **extra}
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    """A failed test that ran an AppDaemon shows the end of its logs: a failure seen only
+    once in CI can then be read from CI's output."""
+    report = yield
+    if report.failed and report.when in ("call", "setup"):
+        for name, value in getattr(item, "funcargs", {}).items():
+            if isinstance(value, AppDaemon):
+                report.sections.append((f"AppDaemon logs ({name})", value.logs(tail=120)))
+    return report
+
+
 @pytest.fixture
 def ocpp_port() -> int:
     return free_port()
