@@ -208,19 +208,21 @@ class ThorHelpers(ADAPI):
         key = helper.shows if helper is not None else None
         if key is None:
             return
-        snap = self.hub.charger_snapshot(cid) or {}
-        config = snap.get("config") or {}
         if helper.staged and not force and name in self._staged:
             return  # the user's edit, waiting for its "apply" button
+        eid = self.ids[name]
+        # One read, and no await between it and the service call: a user's edit that lands
+        # in between would otherwise be overwritten with the charger's (old) value, and the
+        # callback of our overwrite would then ask for that old value.
+        now = await self.get_state(eid, namespace=self.ns)
         if not (force or handled):
-            eid = self.ids[name]
-            now = await self.get_state(eid, namespace=self.ns)
             last = self._synced.get(eid)
             if last is not None and now not in NOT_A_VALUE \
                     and not controls.same_helper_value(now, last):
                 if helper.staged:
                     self._staged.add(name)
                 return
+        config = (self.hub.charger_snapshot(cid) or {}).get("config") or {}
         if key not in config or self.hub.write_pending(key, cid):
             return
         try:
@@ -229,11 +231,11 @@ class ThorHelpers(ADAPI):
             return
         if isinstance(value, tuple):  # a window: start and stop
             value = value[0] if name.endswith("_start") else value[1]
-        await self._set_helper(self.ids[name], value)
+        await self._set_helper(eid, value, now)
 
-    async def _set_helper(self, eid: str, value: Any) -> None:
+    async def _set_helper(self, eid: str, value: Any, now: Any) -> None:
+        """Put ``value`` in the helper that shows ``now``."""
         self._synced[eid] = value
-        now = await self.get_state(eid, namespace=self.ns)
         if now not in NOT_A_VALUE and controls.same_helper_value(now, value):
             return
         domain = eid.split(".", 1)[0]
