@@ -447,7 +447,7 @@ def test_with_ample_sun_ahead_the_loss_guard_stops_a_ride_sooner():
     g = LossGuard(ample_sun=3.0, ample_loss=0.005)
     assert not any(g.step(t, 0.08, blend, True, 4140, sun_ratio=3.0) for t in range(0, 30, 10))
     assert g.step(30, 0.08, blend, True, 4140, sun_ratio=3.0)
-    h = LossGuard(ample_sun=3.0, ample_loss=0.005)
+    h = LossGuard(max_loss=0.02, ample_sun=3.0, ample_loss=0.005)
     assert not any(h.step(t, 0.08, blend, True, 4140, sun_ratio=2.9) for t in range(0, 110, 10))
     assert h.step(110, 0.08, blend, True, 4140, sun_ratio=2.9)
     # a stop_loss set below the ample one stays the allowance: ample sun never rides longer

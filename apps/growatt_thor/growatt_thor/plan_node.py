@@ -26,7 +26,7 @@ apps.yaml::
       # topup_min_grid_kwh: 0.5    # ... starting only for a grid part of this much
       # topup_stop_loss: 0         # ... riding a dearer cloud until it lost this much
       # sell_surplus: true      # no charging while feed-in pays more than the grid slots
-      # stop_loss: 0.02         # stop a cloud ride that lost this much against the plan
+      # stop_loss: 0.015        # stop a cloud ride that lost this much against the plan
       # stop_loss_ample: 0.0125 # ... this much while the forecast sun before departure
       # ample_sun: 3            #     is at least this many times the need (null: off)
 
