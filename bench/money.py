@@ -481,7 +481,8 @@ def simulate(sc: Scenario, pv: list[float], house: list[float], imp: list[float]
                            current=None if d.charge is False else d.current)
             demand = plan_demand
             if top is not None and plan is not None and not plan.charge_now:
-                o = offer(d.surplus_w, V * phases, LIMIT_A, imp[int(hour)], exp[int(hour)])
+                o = offer(d.surplus_w, V * phases, LIMIT_A, imp[int(hour)], exp[int(hour)],
+                          plan.marginal_price if forecast_given else None)
                 if top.step(t, plan.marginal_price, o.blend, o.sun_share,
                             forecast=forecast_given, grid_kwh=plan.grid_kwh,
                             charging=thor.session,

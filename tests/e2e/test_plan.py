@@ -367,3 +367,30 @@ async def test_a_grey_forecast_counts_its_sun_with_the_grid_beside_it(ad_loss, o
         sun = float((await rest(ad, "state", NS, f"sensor.{P}_plan_sun_kwh"))["state"])
         assert sun == pytest.approx(5 * 2 / 4.14, abs=0.05)  # 48 % of each kWh is sun
         assert "cheapest hours" not in st["state"], st  # no full-power grid slot
+
+
+async def test_with_a_forecast_the_top_up_takes_the_next_ampere_when_its_kwh_is_cheaper(
+        ad_loss, ocpp_port):
+    """The forecast gives 5 of the 20 kWh: the plan buys the rest at 0.30. 7.3 kW of
+    surplus is 10.6 A on 3 phases; a kWh of the 11th ampere is 0.6 A of sun at 0.08 and
+    0.4 A of grid at 0.30, 0.17, so the top-up charges at 11 A, not the surplus's 10."""
+    ad = ad_loss
+    now = datetime.now(TZ).replace(microsecond=0)
+    async with sim_for(ocpp_port) as sim:
+        await set_solcast(ad, now, 5.0, 2)
+        await plugged_in_with_solar(ad, sim, -7314)
+        await wait_state(ad, f"sensor.{P}_solar_surplus", "7314")
+        before = len(sim.calls("ChangeConfiguration"))
+        await start_plan(ad, 20, now + timedelta(hours=8))
+        st = await wait_state(ad, f"sensor.{P}_plan_status", lambda s: s and "top-up" in s)
+        assert "15.0 kWh from the grid" in st["state"], st
+        assert "charging at 11 A with the surplus (top-up)" in st["state"], st
+
+        def first_current() -> list[str]:
+            return [c["value"] for c in sim.calls("ChangeConfiguration")[before:]
+                    if c["key"] == "G_MaxCurrent"][:1]
+
+        assert await async_wait_for(first_current, timeout=30,
+                                    what="the top-up's current") == ["11"]
+        await async_wait_for(lambda: sim.calls("RemoteStartTransaction"), timeout=30,
+                             what="the top-up's start")

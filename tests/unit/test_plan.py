@@ -209,6 +209,23 @@ def test_the_offer_is_the_surplus_current_within_6_a_and_the_limit():
     assert offer(2500, three, 16, None, 0.08).blend is None  # no price now
 
 
+def test_the_offer_takes_the_next_ampere_when_its_kwh_is_cheaper_than_the_plans():
+    three = 230.0 * 3
+    surplus = 10.6 * three  # 10 A, and 0.6 A of sun that would be exported
+    assert offer(surplus, three, 16, 0.30, 0.08).amps == 10  # no plan: the surplus alone
+    # the plan buys grid at 0.30: a kWh of the 11th ampere is 0.6 sun at 0.08 and 0.4
+    # grid at 0.30, 0.168
+    o = offer(surplus, three, 16, 0.30, 0.08, marginal_price=0.30)
+    assert o.amps == 11
+    assert o.blend == pytest.approx(blend_price(surplus, 11 * three, 0.30, 0.08))
+    # the plan's dearest kWh is the sun's feed-in (a forecast with sun enough): no grid
+    assert offer(surplus, three, 16, 0.30, 0.08, marginal_price=0.08).amps == 10
+    # 0.02 A of sun in the next ampere: its kWh is 0.296, not 0.01 below the plan's 0.30
+    assert offer(10.02 * three, three, 16, 0.30, 0.08, marginal_price=0.30).amps == 10
+    assert offer(surplus, three, 10, 0.30, 0.08, marginal_price=0.30).amps == 10  # the limit
+    assert offer(surplus, three, 16, None, 0.08, marginal_price=0.30).amps == 10  # no price
+
+
 def test_surplus_is_sold_while_its_feed_in_pays_more_than_the_dearest_grid_slot():
     # a dynamic day: 20 kWh in the two cheapest hours, 02:00 and 03:00 (0.08, 0.09)
     prices = [0.40, 0.38, 0.35, 0.30, 0.25, 0.20, 0.15, 0.10, 0.08, 0.09, 0.12, 0.20, 0.30]

@@ -363,7 +363,10 @@ class ChargingPlan(ThorNode):
             self._topup.step(time.monotonic(), None, None, 0.0)
             return None
         surplus = await self._number(self._surplus_sensor())
-        o = offer(surplus, VOLTS * self.cfg.phases, limit, price_at(prices, now), feed_in)
+        # the next ampere only with a forecast: without one the plan's marginal price is a grid
+        # slot's, and that kWh may be one the sun would give later (docs/plan.md)
+        o = offer(surplus, VOLTS * self.cfg.phases, limit, price_at(prices, now), feed_in,
+                  plan.marginal_price if forecast else None)
         charging = self.charging(charger)
         amps = (self.setpoint(charger) or o.amps) if charging else o.amps
         on = self._topup.step(time.monotonic(), plan.marginal_price, o.blend, o.sun_share,
