@@ -209,6 +209,19 @@ def test_the_offer_is_the_surplus_current_within_6_a_and_the_limit():
     assert offer(2500, three, 16, None, 0.08).blend is None  # no price now
 
 
+def test_with_a_forecast_the_top_up_holds_longer_through_a_cloud_at_the_plans_price():
+    # flat 0.30 / 0.08: sun at 6 A, then a cloud in which a kWh costs the plan's 0.30
+    sunny, cloud = blend_price(1380, 1380, 0.30, 0.08), blend_price(0, 1380, 0.30, 0.08)
+    for forecast, hold in ((False, TopUp.hold_s), (True, TopUp.hold_forecast_s)):
+        t = TopUp()
+        assert t.step(0, 0.30, sunny, 1.0, forecast=forecast, grid_kwh=5, power_w=1380)
+        assert all(t.step(n, 0.30, cloud, 0.0, forecast=forecast, grid_kwh=5, charging=True,
+                          power_w=1380) for n in range(10, int(hold), 10))
+        assert not t.step(hold, 0.30, cloud, 0.0, forecast=forecast, grid_kwh=5,
+                          charging=True, power_w=1380)
+    assert TopUp.hold_forecast_s > TopUp.hold_s
+
+
 def test_the_offer_takes_the_next_ampere_when_its_kwh_is_cheaper_than_the_plans():
     three = 230.0 * 3
     surplus = 10.6 * three  # 10 A, and 0.6 A of sun that would be exported
@@ -469,7 +482,10 @@ def test_with_ample_sun_ahead_the_loss_guard_stops_a_ride_sooner():
     assert h.step(110, 0.08, blend, True, 4140, sun_ratio=2.9)
     # a stop_loss set below the ample one stays the allowance: ample sun never rides longer
     assert LossGuard(0.0005).allowance(12.0) == 0.0005
-    assert LossGuard().allowance(3.0) == LossGuard.ample_loss < LossGuard().allowance(2.9)
+    raised = LossGuard(max_loss=0.02)
+    assert raised.allowance(3.0) == LossGuard.ample_loss < raised.allowance(2.9)
+    # the defaults are the same: the ample-sun rule acts only for a stop_loss set higher
+    assert LossGuard().allowance(3.0) == LossGuard().allowance(2.9) == LossGuard.max_loss
 
 
 def test_the_sun_before_departure_counts_the_part_of_each_period_in_it():

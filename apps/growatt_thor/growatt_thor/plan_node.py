@@ -23,10 +23,11 @@ apps.yaml::
       # topup: true             # take grid energy now when it is cheaper than the plan's
       # topup_min_sun_share: 0.5   # ... and at least this share of it is sun
       # topup_hold_s: 600          # ... holding through clouds that cost no more
+      # topup_hold_forecast_s: 1800   # ... that long when a forecast was counted
       # topup_min_grid_kwh: 0.5    # ... starting only for a grid part of this much
       # topup_stop_loss: 0         # ... riding a dearer cloud until it lost this much
       # sell_surplus: true      # no charging while feed-in pays more than the grid slots
-      # stop_loss: 0.015        # stop a cloud ride that lost this much against the plan
+      # stop_loss: 0.0125       # stop a cloud ride that lost this much against the plan
       # stop_loss_ample: 0.0125 # ... this much while the forecast sun before departure
       # ample_sun: 3            #     is at least this many times the need (null: off)
 
@@ -116,7 +117,10 @@ class PlanConfig(NodeConfig):
     surplus_sensor: str | None = Field(None, description="W of surplus; default: the solar "
                                        "node's sensor.<prefix>_solar_surplus")
     topup: bool = True
-    topup_hold_s: float = Field(600.0, ge=0, le=7200)
+    topup_hold_s: float = Field(TopUp.hold_s, ge=0, le=7200)
+    topup_hold_forecast_s: float = Field(TopUp.hold_forecast_s, ge=0, le=7200,
+                                         description="topup_hold_s when a forecast was "
+                                         "counted")
     topup_min_sun_share: float = Field(0.5, ge=0, le=1)
     topup_min_grid_kwh: float = Field(0.5, ge=0, le=100)
     topup_stop_loss: float = Field(TopUp.stop_loss, ge=0, le=10,
@@ -184,6 +188,7 @@ class ChargingPlan(ThorNode):
         self._seen: tuple[Any, ...] | None = None  # status, transaction, energy last planned on
         self._bad_forecast: str | None = None  # the sensor last warned about
         self._topup = TopUp(hold_s=self.cfg.topup_hold_s,
+                            hold_forecast_s=self.cfg.topup_hold_forecast_s,
                             min_sun_share=self.cfg.topup_min_sun_share,
                             min_grid_kwh=self.cfg.topup_min_grid_kwh,
                             stop_loss=self.cfg.topup_stop_loss)

@@ -497,7 +497,10 @@ class TopUp:
       the plan's dearest kWh is often that very blend at 6 A, and the meter's sun at dawn
       a little thinner than its half hour's mean.
     - It holds through a cloud while a kWh costs no more than the plan's (``margin``),
-      for at most ``hold_s`` since it last paid. A cloud that makes a kWh dearer than the
+      for at most ``hold_s`` since it last paid (``hold_forecast_s`` when the plan
+      counted a forecast: its grid part is then energy the sun will not give, so a kWh
+      at the plan's price now is no loss, and each hold that ends early is a stop and a
+      start). A cloud that makes a kWh dearer than the
       plan's stops it once it has lost ``stop_loss`` (currency) against the plan's price,
       as :class:`LossGuard` stops a ride: a stop and a start for every cloud on 1 phase
       cost more than the few Wh of dear grid they save (0, the default: at once).
@@ -505,6 +508,10 @@ class TopUp:
       or the need is met).
     """
     hold_s: float = 600.0
+    # with a forecast. On bench/money.py 1800 cuts the 1-phase days' starts and stops by
+    # 83 / 66 (tuning / held out) for the same money (no limit: the same); without a
+    # forecast a longer hold takes grid that later sun would give (1800: -3.8 / -7.0)
+    hold_forecast_s: float = 1800.0
     margin: float = PRICE_MARGIN
     min_sun_share: float = 0.5
     # a grid part smaller than this does not start it: a slightly optimistic forecast
@@ -540,7 +547,8 @@ class TopUp:
                  and (self.on or grid_kwh >= self.min_grid_kwh))
                 or (charging and grid_kwh > 0.005 and blend <= marginal_price + self.margin)):
             self.on, self._last_good = True, now
-        elif self.on and (self._last_good is None or now - self._last_good >= self.hold_s):
+        elif self.on and (self._last_good is None or now - self._last_good
+                          >= (self.hold_forecast_s if forecast else self.hold_s)):
             self.on = False
         elif self.on and dearer:
             if last is not None:
@@ -575,11 +583,12 @@ class LossGuard:
     starts and stops are few (the need is soon met). On a grey day the sun is short, a
     stop may not be followed by a start, and a ride rides longer.
     """
-    # currency per ride. Tuned on bench/money.py (docs/plan.md), forecast by the half hour,
-    # with the ample-sun rule: 0.015 saves 1.2 / 1.9 more than 0.02 on the tuning / held-out
-    # days (all of it on 3 phases: on 1 phase a ride hardly loses that much) and stays
-    # under evcc's starts and stops (3,902 / 3,951); 0.0125 starts and stops more often
-    max_loss: float = 0.015
+    # currency per ride. Tuned on bench/money.py (docs/plan.md), forecast by the half hour:
+    # 0.0125 saves 0.7 / 1.2 more than 0.015 on the tuning / held-out days (all of it on 3
+    # phases: on 1 phase a ride hardly loses that much), and stays under evcc's starts and
+    # stops once the top-up holds longer with a forecast (TopUp.hold_forecast_s), not before.
+    # With it, ample_loss below acts only when max_loss is set higher
+    max_loss: float = 0.0125
     # the forecast sun left, in needs, that makes it ample (inf: off). Tuned on
     # bench/money.py with the forecast by the half hour (docs/plan.md): 3 and 0.0125 save
     # 1.9 / 1.1 more on the tuning / held-out days (with max_loss 0.02 of the time), all of
